@@ -1,0 +1,33 @@
+"""rnpa: pre-activation and bottleneck residual networks in Keras 3, for the course."""
+
+from rnpa.blocks import (
+    postact_basic,
+    postact_bottleneck,
+    preact_basic,
+    preact_bottleneck,
+    residual_block,
+    residual_unit,
+)
+from rnpa.course import profile
+from rnpa.data import load_flowers32
+from rnpa.models import ResNetPreAct, plain_network, preact_resnet, resnet_original
+from rnpa.train import seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ResNetPreAct",
+    "load_flowers32",
+    "plain_network",
+    "postact_basic",
+    "postact_bottleneck",
+    "preact_basic",
+    "preact_bottleneck",
+    "preact_resnet",
+    "profile",
+    "residual_block",
+    "residual_unit",
+    "resnet_original",
+    "seed_everything",
+    "__version__",
+]

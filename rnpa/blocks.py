@@ -1,0 +1,322 @@
+"""Residual units as Keras functional helpers.
+
+Every unit in the course is built by one function, :func:`residual_unit`, with
+four switches:
+
+* ``kind``: ``"bottleneck"`` (1x1 - 3x3 - 1x1 convolutions) or ``"basic"``
+  (two 3x3 convolutions);
+* ``order``: ``"pre"`` for the pre-activation unit of He et al. 2016
+  (BN-ReLU-conv, add, nothing after the addition) or ``"post"`` for the original
+  unit of He et al. 2015 (conv-BN-ReLU, add, ReLU after the addition);
+* ``shortcut``: ``True`` adds the shortcut (identity, or a 1x1 projection when the
+  width or the stride changes), ``False`` gives the *plain* unit of the same shape;
+* ``strides``: down-sampling in the unit's 3x3 convolution (and its projection).
+
+:func:`residual_block` is the 2017 notebook's unit, same signature and layer
+names; :func:`preact_bottleneck`, :func:`preact_basic`, :func:`postact_bottleneck`
+and :func:`postact_basic` are named shorthands of :func:`residual_unit`.
+
+References
+----------
+K. He, X. Zhang, S. Ren, J. Sun. Deep Residual Learning for Image Recognition.
+CVPR 2016 (arXiv:1512.03385).
+K. He, X. Zhang, S. Ren, J. Sun. Identity Mappings in Deep Residual Networks.
+ECCV 2016 (arXiv:1603.05027).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+from keras import layers, regularizers
+
+KINDS = ("bottleneck", "basic")
+ORDERS = ("pre", "post")
+_N_CONVS = {"bottleneck": 3, "basic": 2}
+_SUFFIXES = "abc"
+
+
+# ----------------------------------------------------------------------------
+# validation helpers (shared with rnpa.models)
+# ----------------------------------------------------------------------------
+def check_reg(reg: Any, name: str = "reg") -> float:
+    """Return ``reg`` as a float, or raise if it is not a finite number >= 0."""
+    if isinstance(reg, bool) or not isinstance(reg, numbers.Real):
+        raise TypeError(f"{name} must be a number >= 0 (L2 factor), got {reg!r}")
+    if not math.isfinite(float(reg)) or reg < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 (L2 factor), got {reg!r}")
+    return float(reg)
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``value`` if it is an int >= ``minimum``, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value: Any, name: str, allowed: Sequence[Any]) -> Any:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def check_filters(filters: Any, kind: str = "bottleneck") -> tuple[int, ...]:
+    """Return ``filters`` as a tuple of positive ints of the length ``kind`` needs."""
+    n = _N_CONVS[kind]
+    if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence):
+        raise TypeError(
+            f"filters must be a list of {n} positive ints for a {kind} unit, got {filters!r}"
+        )
+    if len(filters) != n:
+        raise ValueError(
+            f"filters must have {n} entries for a {kind} unit "
+            f"({'[bottleneck, bottleneck, out]' if n == 3 else '[out, out]'}), "
+            f"got {len(filters)}: {list(filters)!r}"
+        )
+    for f in filters:
+        if isinstance(f, bool) or not isinstance(f, numbers.Integral) or f < 1:
+            raise ValueError(f"filters must all be positive ints, got {list(filters)!r}")
+    return tuple(int(f) for f in filters)
+
+
+def _channels(x: Any, name: str = "input_tensor") -> int:
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) != 4:
+        raise ValueError(
+            f"{name} must be a 4-D tensor (batch, height, width, channels), "
+            f"got shape {shape!r}"
+        )
+    if shape[-1] is None:
+        raise ValueError(f"{name} must have a known number of channels, got shape {shape!r}")
+    return int(shape[-1])
+
+
+# ----------------------------------------------------------------------------
+# the one implementation
+# ----------------------------------------------------------------------------
+def _conv(
+    filters: int, kernel: int, strides: int, reg: float, use_bias: bool, name: str
+) -> layers.Conv2D:
+    return layers.Conv2D(
+        filters,
+        (kernel, kernel),
+        strides=(strides, strides),
+        padding="same",
+        use_bias=use_bias,
+        kernel_regularizer=regularizers.L2(reg) if reg > 0 else None,
+        name=name,
+    )
+
+
+def residual_unit(
+    x: Any,
+    filters: Sequence[int],
+    label: int | str,
+    *,
+    kind: str = "bottleneck",
+    order: str = "pre",
+    strides: int = 1,
+    shortcut: bool = True,
+    reg: float = 0.0,
+    preactivate_input: bool = True,
+    last_bias: bool = False,
+) -> Any:
+    """Apply one residual (or plain) unit to the tensor ``x``.
+
+    Parameters
+    ----------
+    x : KerasTensor
+        Input, shape ``(batch, height, width, channels)``.
+    filters : sequence of int
+        ``[bottleneck, bottleneck, out]`` for ``kind="bottleneck"``,
+        ``[out, out]`` for ``kind="basic"``.
+    label : int or str
+        Goes into the layer names: ``bn{label}a``, ``relu{label}a``,
+        ``conv{label}a`` ... ``merge{label}``, ``proj{label}``.
+    kind : {"bottleneck", "basic"}
+        Three convolutions 1x1-3x3-1x1, or two 3x3 convolutions.
+    order : {"pre", "post"}
+        ``"pre"``: BN-ReLU before each convolution, nothing after the addition
+        (He et al. 2016). ``"post"``: conv-BN(-ReLU) and a ReLU after the addition
+        (He et al. 2015).
+    strides : int
+        Stride of the 3x3 convolution that down-samples (and of the projection).
+    shortcut : bool
+        Add the shortcut. ``False`` builds the plain unit with the same layers.
+    reg : float
+        L2 factor on every convolution kernel.
+    preactivate_input : bool
+        Pre-activation only: ``False`` skips the first BN-ReLU, for a unit that
+        follows a stem that already applied BN-ReLU (stage 1 of the original
+        network).
+    last_bias : bool
+        Give the last convolution a bias (the 2017 network does).
+
+    Returns
+    -------
+    KerasTensor
+        The unit's output, ``filters[-1]`` channels.
+
+    Notes
+    -----
+    When the width or the stride changes, the shortcut is a 1x1 convolution
+    ("projection", option B of He et al. 2015). In a pre-activation unit it is
+    applied to the pre-activated input, as in the paper's code; in a
+    post-activation unit it is a convolution followed by BN on the raw input.
+    """
+    kind = check_choice(kind, "kind", KINDS)
+    order = check_choice(order, "order", ORDERS)
+    filters = check_filters(filters, kind)
+    strides = check_positive_int(strides, "strides")
+    reg = check_reg(reg)
+    if not isinstance(shortcut, bool):
+        raise TypeError(f"shortcut must be True or False, got {shortcut!r}")
+    in_channels = _channels(x, "x")
+    out_channels = filters[-1]
+    needs_projection = shortcut and (in_channels != out_channels or strides != 1)
+    if order == "post" and not preactivate_input:
+        raise ValueError("preactivate_input=False only applies to order='pre'")
+
+    n = len(filters)
+    # kernel size and stride of each convolution in the unit
+    kernels = [1, 3, 1] if kind == "bottleneck" else [3, 3]
+    conv_strides = [1] * n
+    conv_strides[1 if kind == "bottleneck" else 0] = strides
+
+    if order == "pre":
+        if preactivate_input:
+            h = layers.BatchNormalization(name=f"bn{label}a")(x)
+            h = layers.Activation("relu", name=f"relu{label}a")(h)
+        else:
+            h = x
+        # the projection sees the pre-activated input (He et al. 2016, fig. 5 code)
+        skip = (
+            _conv(out_channels, 1, strides, reg, False, f"proj{label}")(h)
+            if needs_projection
+            else x
+        )
+        for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides)):
+            sfx = _SUFFIXES[i]
+            if i > 0:
+                h = layers.BatchNormalization(name=f"bn{label}{sfx}")(h)
+                h = layers.Activation("relu", name=f"relu{label}{sfx}")(h)
+            h = _conv(f, k, s, reg, last_bias and i == n - 1, f"conv{label}{sfx}")(h)
+        if shortcut:
+            h = layers.Add(name=f"merge{label}")([h, skip])
+        return h
+
+    # order == "post": conv-BN-ReLU ..., conv-BN, add, ReLU
+    h = x
+    for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides)):
+        sfx = _SUFFIXES[i]
+        h = _conv(f, k, s, reg, last_bias and i == n - 1, f"conv{label}{sfx}")(h)
+        h = layers.BatchNormalization(name=f"bn{label}{sfx}")(h)
+        if i < n - 1:
+            h = layers.Activation("relu", name=f"relu{label}{sfx}")(h)
+    if shortcut:
+        if needs_projection:
+            skip = _conv(out_channels, 1, strides, reg, False, f"proj{label}")(x)
+            skip = layers.BatchNormalization(name=f"bnproj{label}")(skip)
+        else:
+            skip = x
+        h = layers.Add(name=f"merge{label}")([h, skip])
+    return layers.Activation("relu", name=f"relu{label}out")(h)
+
+
+# ----------------------------------------------------------------------------
+# named shorthands
+# ----------------------------------------------------------------------------
+def preact_bottleneck(x: Any, filters: Sequence[int], label: int | str, **kwargs: Any) -> Any:
+    """Pre-activation bottleneck unit: BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1, add."""
+    return residual_unit(x, filters, label, kind="bottleneck", order="pre", **kwargs)
+
+
+def preact_basic(x: Any, filters: Sequence[int], label: int | str, **kwargs: Any) -> Any:
+    """Pre-activation basic unit: BN-ReLU-3x3, BN-ReLU-3x3, add."""
+    return residual_unit(x, filters, label, kind="basic", order="pre", **kwargs)
+
+
+def postact_bottleneck(x: Any, filters: Sequence[int], label: int | str, **kwargs: Any) -> Any:
+    """Original (post-activation) bottleneck unit: 1x1-BN-ReLU, 3x3-BN-ReLU, 1x1-BN, add, ReLU."""
+    return residual_unit(x, filters, label, kind="bottleneck", order="post", **kwargs)
+
+
+def postact_basic(x: Any, filters: Sequence[int], label: int | str, **kwargs: Any) -> Any:
+    """Original (post-activation) basic unit: 3x3-BN-ReLU, 3x3-BN, add, ReLU."""
+    return residual_unit(x, filters, label, kind="basic", order="post", **kwargs)
+
+
+def residual_block(
+    input_tensor: Any,
+    filters: Sequence[int],
+    stage: int,
+    reg: float = 0.0,
+    use_shortcuts: bool = True,
+) -> Any:
+    """The 2017 notebook's pre-activation bottleneck unit, same signature and names.
+
+    BN-ReLU-1x1 conv, BN-ReLU-3x3 conv, BN-ReLU-1x1 conv (with bias), add the
+    input. Stage 1 skips the first BN-ReLU because the network's stem has just
+    applied it.
+
+    Parameters
+    ----------
+    input_tensor : KerasTensor
+        Input, 4-D, channels last.
+    filters : sequence of 3 int
+        ``[bottleneck, bottleneck, out]``; with shortcuts, ``out`` must equal the
+        input's channels (this unit has no projection).
+    stage : int
+        Stage number >= 1, used in the layer names (``bn{stage}a`` ... ``merge{stage}``).
+    reg : float
+        L2 factor on every convolution kernel.
+    use_shortcuts : bool
+        ``False`` drops the addition (a plain unit).
+
+    Returns
+    -------
+    KerasTensor
+        The unit's output.
+    """
+    stage = check_positive_int(stage, "stage")
+    filters = check_filters(filters, "bottleneck")
+    reg = check_reg(reg)
+    if not isinstance(use_shortcuts, bool):
+        raise TypeError(f"use_shortcuts must be True or False, got {use_shortcuts!r}")
+    in_channels = _channels(input_tensor)
+    if use_shortcuts and filters[2] != in_channels:
+        raise ValueError(
+            f"filters[2] must equal the input's channels ({in_channels}) when "
+            f"use_shortcuts=True (the identity shortcut adds them), got filters={list(filters)!r}; "
+            "use rnpa.blocks.preact_bottleneck for a unit with a projection shortcut"
+        )
+    return residual_unit(
+        input_tensor,
+        filters,
+        stage,
+        kind="bottleneck",
+        order="pre",
+        shortcut=use_shortcuts,
+        reg=reg,
+        preactivate_input=stage != 1,
+        last_bias=True,
+    )
+
+
+__all__ = [
+    "residual_unit",
+    "residual_block",
+    "preact_bottleneck",
+    "preact_basic",
+    "postact_bottleneck",
+    "postact_basic",
+    "KINDS",
+    "ORDERS",
+]

@@ -1,0 +1,334 @@
+"""Networks: the 2017 original, the paper's CIFAR family, and their comparisons.
+
+* :func:`ResNetPreAct`: the 2017 notebook's network (same signature, same layer
+  names, 96,133 parameters with the defaults).
+* :func:`preact_resnet`: the pre-activation CIFAR networks of He et al. 2016
+  (ResNet-164, ResNet-1001 with bottleneck units; ResNet-110 with basic units).
+* :func:`resnet_original`: the post-activation networks of He et al. 2015 with the
+  same shapes.
+* :func:`plain_network`: either of the above without shortcuts.
+
+Models are pure: no data, no compile.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import layers, regularizers
+
+from rnpa.blocks import (
+    ORDERS,
+    check_choice,
+    check_positive_int,
+    check_reg,
+    residual_block,
+    residual_unit,
+)
+
+#: the bottleneck unit of the original network: 128 -> 32 -> 32 -> 128 channels
+ORIGINAL_FILTERS = (32, 32, 128)
+#: the stem of the original network: 128 filters, 3x3, stride 2
+ORIGINAL_STEM_FILTERS = 128
+#: widths of the three stages of the CIFAR family (He et al. 2015, 2016)
+CIFAR_WIDTHS = (16, 32, 64)
+
+
+def check_input_shape(input_shape: Any, min_size: int = 3) -> tuple[int, int, int]:
+    """Return ``input_shape`` as ``(height, width, channels)`` or raise.
+
+    Height and width must be at least ``min_size`` (the stem's 3x3 kernel).
+    """
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
+        raise TypeError(
+            f"input_shape must be a tuple (height, width, channels), got {input_shape!r}"
+        )
+    if len(input_shape) != 3:
+        raise ValueError(
+            "input_shape must have 3 entries (height, width, channels), channels last; "
+            f"got {len(input_shape)}: {tuple(input_shape)!r}"
+        )
+    for v in input_shape:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise ValueError(
+                f"input_shape must hold positive ints (height, width, channels), "
+                f"got {tuple(input_shape)!r}"
+            )
+    h, w, c = (int(v) for v in input_shape)
+    if h < min_size or w < min_size:
+        raise ValueError(
+            f"input_shape {tuple(input_shape)!r} is too small: height and width must be "
+            f"at least {min_size} for the 3x3 stem"
+        )
+    return h, w, c
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def ResNetPreAct(  # noqa: N802 (the original's name)
+    input_shape: Sequence[int] = (32, 32, 3),
+    nb_classes: int = 5,
+    num_stages: int = 5,
+    use_final_conv: bool = False,
+    reg: float = 0.0,
+    use_shortcuts: bool = True,
+) -> keras.Model:
+    """The 2017 notebook's pre-activation bottleneck network.
+
+    conv0 (128, 3x3, stride 2) - bn0 - relu0, ``num_stages`` bottleneck units
+    with filters [32, 32, 128] (:func:`rnpa.blocks.residual_block`), then
+    bnF - reluF - (convF) - avg_pool - flat - fc10 (softmax).
+
+    Parameters
+    ----------
+    input_shape : tuple of 3 int
+        ``(height, width, channels)``; any size from 3x3 up, square or not.
+    nb_classes : int
+        Number of classes (>= 2) of the softmax layer ``fc10``.
+    num_stages : int
+        Number of residual units (>= 0).
+    use_final_conv : bool
+        Add ``convF`` (64 filters, 3x3, with bias) after ``reluF``.
+    reg : float
+        L2 factor on every convolution kernel.
+    use_shortcuts : bool
+        ``False`` builds the same network without additions (a plain network);
+        not in the 2017 signature, added for lesson 1.
+
+    Returns
+    -------
+    keras.Model
+        Named ``"rnpa"``; with the defaults 96,133 parameters (93,957 trainable,
+        2,176 non-trainable).
+    """
+    input_shape = check_input_shape(input_shape)
+    nb_classes = check_positive_int(nb_classes, "nb_classes", minimum=2)
+    num_stages = check_positive_int(num_stages, "num_stages", minimum=0)
+    _check_bool(use_final_conv, "use_final_conv")
+    _check_bool(use_shortcuts, "use_shortcuts")
+    reg = check_reg(reg)
+    l2 = regularizers.L2(reg) if reg > 0 else None
+
+    img_input = keras.Input(shape=input_shape, name="input")
+    x = layers.Conv2D(
+        ORIGINAL_STEM_FILTERS,
+        (3, 3),
+        strides=(2, 2),
+        padding="same",
+        use_bias=False,
+        kernel_regularizer=l2,
+        name="conv0",
+    )(img_input)
+    x = layers.BatchNormalization(name="bn0")(x)
+    x = layers.Activation("relu", name="relu0")(x)
+
+    for stage in range(1, num_stages + 1):
+        x = residual_block(x, ORIGINAL_FILTERS, stage=stage, reg=reg, use_shortcuts=use_shortcuts)
+
+    x = layers.BatchNormalization(name="bnF")(x)
+    x = layers.Activation("relu", name="reluF")(x)
+    if use_final_conv:
+        x = layers.Conv2D(64, (3, 3), padding="same", kernel_regularizer=l2, name="convF")(x)
+    # the 2017 code used pool_size = input_shape[0] / 2 (a float, and square only);
+    # pooling over the whole feature map gives the same result for 32x32 and works
+    # for any input size
+    pool = (int(x.shape[1]), int(x.shape[2]))
+    x = layers.AveragePooling2D(pool, name="avg_pool")(x)
+    x = layers.Flatten(name="flat")(x)
+    x = layers.Dense(nb_classes, activation="softmax", name="fc10")(x)
+    return keras.Model(img_input, x, name="rnpa")
+
+
+def units_for_depth(depth: Any, bottleneck: bool) -> int:
+    """Units per stage ``n`` of a CIFAR network: depth = 9n+2 (bottleneck) or 6n+2 (basic)."""
+    per_unit = 9 if bottleneck else 6
+    form = f"{per_unit}n+2"
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
+        raise TypeError(f"depth must be an int of the form {form}, got {depth!r}")
+    if depth < per_unit + 2 or (depth - 2) % per_unit:
+        examples = ", ".join(str(per_unit * n + 2) for n in (1, 2, 3, 12, 18))
+        kind = "bottleneck" if bottleneck else "basic"
+        raise ValueError(
+            f"depth must be of the form {form} with n >= 1 for {kind} units "
+            f"(e.g. {examples}), got {depth!r}"
+        )
+    return (int(depth) - 2) // per_unit
+
+
+def _cifar_network(
+    depth: int,
+    num_classes: int,
+    input_shape: Sequence[int],
+    bottleneck: bool,
+    order: str,
+    shortcuts: bool,
+    reg: float,
+    name: str | None,
+) -> keras.Model:
+    """Build a 3-stage CIFAR network; the public builders below only set switches."""
+    _check_bool(bottleneck, "bottleneck")
+    _check_bool(shortcuts, "shortcuts")
+    order = check_choice(order, "order", ORDERS)
+    n = units_for_depth(depth, bottleneck)
+    num_classes = check_positive_int(num_classes, "num_classes", minimum=2)
+    input_shape = check_input_shape(input_shape)
+    reg = check_reg(reg)
+    kind = "bottleneck" if bottleneck else "basic"
+    l2 = regularizers.L2(reg) if reg > 0 else None
+
+    # Keras walks the layer graph recursively: ResNet-1001 (3,339 layers) needs a
+    # deeper Python stack than the default 1000 frames
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 6 * 3 * n * (6 if bottleneck else 4)))
+
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = layers.Conv2D(
+        CIFAR_WIDTHS[0], (3, 3), padding="same", use_bias=False, kernel_regularizer=l2,
+        name="conv0",
+    )(inputs)
+    if order == "post":
+        # the original network: conv-BN-ReLU stem; the pre-activation network
+        # leaves BN-ReLU to the first unit
+        x = layers.BatchNormalization(name="bn0")(x)
+        x = layers.Activation("relu", name="relu0")(x)
+    for s, width in enumerate(CIFAR_WIDTHS, start=1):
+        filters = (width, width, 4 * width) if bottleneck else (width, width)
+        for u in range(1, n + 1):
+            x = residual_unit(
+                x,
+                filters,
+                f"{s}_{u}",
+                kind=kind,
+                order=order,
+                strides=2 if (u == 1 and s > 1) else 1,
+                shortcut=shortcuts,
+                reg=reg,
+            )
+    if order == "pre":
+        x = layers.BatchNormalization(name="bnF")(x)
+        x = layers.Activation("relu", name="reluF")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dense(num_classes, activation="softmax", name="fc")(x)
+    if name is None:
+        prefix = {("pre", True): "preact_resnet", ("post", True): "resnet"}.get(
+            (order, shortcuts), f"plain_{order}"
+        )
+        name = f"{prefix}{depth}"
+    return keras.Model(inputs, x, name=name)
+
+
+def preact_resnet(
+    depth: int,
+    num_classes: int = 10,
+    input_shape: Sequence[int] = (32, 32, 3),
+    bottleneck: bool = True,
+    reg: float = 0.0,
+    shortcuts: bool = True,
+    name: str | None = None,
+) -> keras.Model:
+    """Pre-activation ResNet for CIFAR-sized images (He et al. 2016).
+
+    conv0 (16, 3x3), three stages of ``n`` units at widths 16/32/64 (bottleneck
+    units expand 4x: 64/128/256 channels out), down-sampling by stride 2 in the
+    first unit of stages 2 and 3, then BN-ReLU, global average pooling and a
+    softmax layer. Depth is 9n+2 with bottleneck units (ResNet-164: n=18,
+    ResNet-1001: n=111) and 6n+2 with basic units (ResNet-110: n=18).
+
+    Parameters
+    ----------
+    depth : int
+        Number of weighted layers, 9n+2 (bottleneck) or 6n+2 (basic).
+    num_classes : int
+        Classes of the softmax layer (>= 2).
+    input_shape : tuple of 3 int
+        ``(height, width, channels)``.
+    bottleneck : bool
+        Bottleneck units (1x1-3x3-1x1) or basic units (3x3-3x3).
+    reg : float
+        L2 factor on every convolution kernel (the paper's weight decay is 1e-4
+        applied by the optimizer; see ``rnpa.train``).
+    shortcuts : bool
+        ``False`` gives the plain network of the same shape.
+    name : str, optional
+        Model name; default ``preact_resnet{depth}``.
+
+    Returns
+    -------
+    keras.Model
+        About 1.7M parameters for ResNet-164 and ResNet-110 (basic), 10.2M for
+        ResNet-1001 (He et al. 2016, tables 2 and 3).
+    """
+    return _cifar_network(depth, num_classes, input_shape, bottleneck, "pre", shortcuts, reg, name)
+
+
+def resnet_original(
+    depth: int,
+    num_classes: int = 10,
+    input_shape: Sequence[int] = (32, 32, 3),
+    bottleneck: bool = False,
+    reg: float = 0.0,
+    shortcuts: bool = True,
+    name: str | None = None,
+) -> keras.Model:
+    """The original (post-activation) ResNet for CIFAR-sized images (He et al. 2015).
+
+    conv0-bn0-relu0 (16 filters), three stages of ``n`` post-activation units
+    (conv-BN-ReLU ..., conv-BN, add, ReLU) at widths 16/32/64, global average
+    pooling and softmax. Depth 6n+2 with basic units (ResNet-20/32/44/56/110) or
+    9n+2 with bottleneck units. Shortcuts that change width or stride are 1x1
+    projections with BN (option B; the 2015 paper used zero padding, option A,
+    for CIFAR).
+
+    Parameters
+    ----------
+    depth, num_classes, input_shape, bottleneck, reg, shortcuts, name
+        As in :func:`preact_resnet`.
+
+    Returns
+    -------
+    keras.Model
+    """
+    return _cifar_network(depth, num_classes, input_shape, bottleneck, "post", shortcuts, reg, name)
+
+
+def plain_network(
+    depth: int,
+    num_classes: int = 10,
+    input_shape: Sequence[int] = (32, 32, 3),
+    bottleneck: bool = False,
+    order: str = "post",
+    reg: float = 0.0,
+    name: str | None = None,
+) -> keras.Model:
+    """A plain network: the same layers as a ResNet of that depth, no shortcuts.
+
+    Parameters
+    ----------
+    order : {"post", "pre"}
+        Layer order of the units, as in :func:`resnet_original` (``"post"``, the
+        plain networks of He et al. 2015) or :func:`preact_resnet` (``"pre"``).
+    depth, num_classes, input_shape, bottleneck, reg, name
+        As in :func:`preact_resnet`.
+
+    Returns
+    -------
+    keras.Model
+    """
+    return _cifar_network(depth, num_classes, input_shape, bottleneck, order, False, reg, name)
+
+
+__all__ = [
+    "ResNetPreAct",
+    "preact_resnet",
+    "resnet_original",
+    "plain_network",
+    "units_for_depth",
+    "check_input_shape",
+]
