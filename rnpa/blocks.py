@@ -202,7 +202,7 @@ def residual_unit(
             if needs_projection
             else x
         )
-        for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides)):
+        for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides, strict=True)):
             sfx = _SUFFIXES[i]
             if i > 0:
                 h = layers.BatchNormalization(name=f"bn{label}{sfx}")(h)
@@ -214,7 +214,7 @@ def residual_unit(
 
     # order == "post": conv-BN-ReLU ..., conv-BN, add, ReLU
     h = x
-    for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides)):
+    for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides, strict=True)):
         sfx = _SUFFIXES[i]
         h = _conv(f, k, s, reg, last_bias and i == n - 1, f"conv{label}{sfx}")(h)
         h = layers.BatchNormalization(name=f"bn{label}{sfx}")(h)

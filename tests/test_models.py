@@ -1,0 +1,365 @@
+"""rnpa.models: the 2017 network layer by layer, the paper's family, errors."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import rnpa
+from rnpa.models import ResNetPreAct, plain_network, preact_resnet, resnet_original
+
+
+def n_params(layer) -> int:
+    return int(sum(np.prod(w.shape) for w in layer.weights))
+
+
+def producer(tensor) -> keras.layers.Layer:
+    """The layer that produced a symbolic tensor of a functional model."""
+    return tensor._keras_history.operation
+
+
+def conv_params(k: int, c_in: int, c_out: int, bias: bool) -> int:
+    return k * k * c_in * c_out + (c_out if bias else 0)
+
+
+def bn_params(c: int) -> int:
+    return 4 * c  # gamma, beta (trainable), moving mean, moving variance
+
+
+def expected_original_layers(num_stages=5, nb_classes=5, final_conv=False, hw=(16, 16)):
+    """The 2017 summary, written out by hand: (name, type, output shape, params)."""
+    h, w = hw
+    rows = [
+        ("input", "InputLayer", None, 0),
+        ("conv0", "Conv2D", (h, w, 128), conv_params(3, 3, 128, False)),
+        ("bn0", "BatchNormalization", (h, w, 128), bn_params(128)),
+        ("relu0", "Activation", (h, w, 128), 0),
+    ]
+    for s in range(1, num_stages + 1):
+        if s > 1:
+            rows += [
+                (f"bn{s}a", "BatchNormalization", (h, w, 128), bn_params(128)),
+                (f"relu{s}a", "Activation", (h, w, 128), 0),
+            ]
+        rows += [
+            (f"conv{s}a", "Conv2D", (h, w, 32), conv_params(1, 128, 32, False)),
+            (f"bn{s}b", "BatchNormalization", (h, w, 32), bn_params(32)),
+            (f"relu{s}b", "Activation", (h, w, 32), 0),
+            (f"conv{s}b", "Conv2D", (h, w, 32), conv_params(3, 32, 32, False)),
+            (f"bn{s}c", "BatchNormalization", (h, w, 32), bn_params(32)),
+            (f"relu{s}c", "Activation", (h, w, 32), 0),
+            (f"conv{s}c", "Conv2D", (h, w, 128), conv_params(1, 32, 128, True)),
+            (f"merge{s}", "Add", (h, w, 128), 0),
+        ]
+    rows += [
+        ("bnF", "BatchNormalization", (h, w, 128), bn_params(128)),
+        ("reluF", "Activation", (h, w, 128), 0),
+    ]
+    c = 128
+    if final_conv:
+        rows.append(("convF", "Conv2D", (h, w, 64), conv_params(3, 128, 64, True)))
+        c = 64
+    rows += [
+        ("avg_pool", "AveragePooling2D", (1, 1, c), 0),
+        ("flat", "Flatten", (c,), 0),
+        ("fc10", "Dense", (nb_classes,), c * nb_classes + nb_classes),
+    ]
+    return rows
+
+
+def actual_layers(model):
+    rows = []
+    for layer in model.layers:
+        shape = None if layer.__class__.__name__ == "InputLayer" else tuple(layer.output.shape[1:])
+        rows.append((layer.name, layer.__class__.__name__, shape, n_params(layer)))
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# the 2017 network
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def original():
+    return ResNetPreAct()
+
+
+def test_default_network_totals_are_the_2017_summary(original):
+    # the figures printed by the 2017 notebook's model.summary()
+    trainable = sum(int(np.prod(w.shape)) for w in original.trainable_weights)
+    non_trainable = sum(int(np.prod(w.shape)) for w in original.non_trainable_weights)
+    assert original.count_params() == 96_133
+    assert trainable == 93_957
+    assert non_trainable == 2_176
+    assert original.name == "rnpa"
+
+
+def test_default_network_layer_by_layer(original):
+    assert actual_layers(original) == expected_original_layers()
+    assert original.output_shape == (None, 5)
+
+
+def test_summary_prints_the_three_totals(original, capsys):
+    original.summary()
+    out = capsys.readouterr().out
+    assert "Total params: 96,133" in out
+    assert "Trainable params: 93,957" in out
+    assert "Non-trainable params: 2,176" in out
+
+
+def test_shortcuts_are_identity_and_stage1_skips_the_first_bn_relu(original):
+    # merge{s} adds conv{s}c and the unit's input (relu0 for stage 1, merge{s-1} after)
+    assert {producer(t).name for t in original.get_layer("merge1").input} == {"conv1c", "relu0"}
+    for s in range(2, 6):
+        inputs = {producer(t).name for t in original.get_layer(f"merge{s}").input}
+        assert inputs == {f"conv{s}c", f"merge{s - 1}"}
+    assert producer(original.get_layer("conv1a").input).name == "relu0"
+
+
+def test_pre_activation_order_on_the_graph(original):
+    """Inside each unit every conv is fed by a ReLU that is fed by a BN (BN-ReLU-conv)."""
+    for s in range(1, 6):
+        for part in "abc":
+            if s == 1 and part == "a":
+                continue
+            relu = producer(original.get_layer(f"conv{s}{part}").input)
+            assert isinstance(relu, keras.layers.Activation)
+            assert relu.get_config()["activation"] == "relu"
+            bn = producer(relu.input)
+            assert isinstance(bn, keras.layers.BatchNormalization)
+        # the unit's first BN reads the previous unit's sum: nothing between add and BN
+        if s > 1:
+            assert producer(original.get_layer(f"bn{s}a").input).name == f"merge{s - 1}"
+        # the biases: only the last conv of a unit has one
+        assert original.get_layer(f"conv{s}c").use_bias
+        assert not original.get_layer(f"conv{s}a").use_bias
+        assert not original.get_layer(f"conv{s}b").use_bias
+
+
+def test_head_pools_the_whole_map_and_softmax(original):
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    probs = original.predict(x, verbose=0)
+    assert probs.shape == (4, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    relu_f = keras.Model(original.input, original.get_layer("reluF").output)(x).numpy()
+    pooled = keras.Model(original.input, original.get_layer("flat").output)(x).numpy()
+    np.testing.assert_allclose(pooled, relu_f.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+
+
+def test_final_conv():
+    model = ResNetPreAct(use_final_conv=True)
+    assert actual_layers(model) == expected_original_layers(final_conv=True)
+    assert model.count_params() == 96_133 - 645 + conv_params(3, 128, 64, True) + 64 * 5 + 5
+
+
+@pytest.mark.parametrize("num_stages", [0, 1, 3, 8])
+def test_other_num_stages(num_stages):
+    model = ResNetPreAct(num_stages=num_stages)
+    assert actual_layers(model) == expected_original_layers(num_stages=num_stages)
+    assert sum(isinstance(la, keras.layers.Add) for la in model.layers) == num_stages
+
+
+def test_nb_classes():
+    model = ResNetPreAct(nb_classes=10)
+    assert actual_layers(model) == expected_original_layers(nb_classes=10)
+    assert model.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "hw"),
+    [
+        ((48, 64, 3), (24, 32)),
+        ((64, 64, 3), (32, 32)),
+        ((33, 17, 3), (17, 9)),
+        ((32, 32, 1), (16, 16)),
+    ],
+)
+def test_non_square_and_larger_inputs(input_shape, hw):
+    model = ResNetPreAct(input_shape=input_shape)
+    expected = expected_original_layers(hw=hw)
+    # conv0's parameters depend on the input channels
+    expected[1] = ("conv0", "Conv2D", (*hw, 128), conv_params(3, input_shape[2], 128, False))
+    assert actual_layers(model) == expected
+    assert model.get_layer("avg_pool").pool_size == hw
+    out = model.predict(np.zeros((2, *input_shape), "float32"), verbose=0)
+    assert out.shape == (2, 5)
+
+
+def test_regularisation_losses():
+    reg = 0.005
+    model = ResNetPreAct(reg=reg, use_final_conv=True)
+    convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
+    assert len(convs) == 1 + 5 * 3 + 1  # conv0, three per unit, convF
+    assert len(model.losses) == len(convs)
+    expected = sum(reg * float(np.sum(np.square(c.kernel.numpy()))) for c in convs)
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
+    # no regularisation: no losses
+    assert len(ResNetPreAct().losses) == 0
+
+
+def test_plain_variant_has_no_additions():
+    model = ResNetPreAct(use_shortcuts=False)
+    assert not any(isinstance(la, keras.layers.Add) for la in model.layers)
+    assert model.count_params() == 96_133
+
+
+def test_few_training_steps_on_flowers32_lower_the_loss():
+    rnpa.seed_everything(1)
+    data = rnpa.load_flowers32()
+    x, y = data.train[0][:256].astype("float32") / 255.0, data.train[1][:256]
+    model = ResNetPreAct()
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    before = model.evaluate(x, y, verbose=0, batch_size=128)[0]
+    hist = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=True)
+    # training loss falls epoch after epoch; and the loss in inference mode falls too
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    assert hist.history["loss"][-1] < before
+    assert np.isfinite(hist.history["loss"]).all()
+
+
+def test_keras_save_load_round_trip(tmp_path, original):
+    x = rnpa.load_flowers32().test[0][:8].astype("float32") / 255.0
+    path = tmp_path / "model.keras"
+    original.save(path)
+    loaded = keras.models.load_model(path)
+    assert [la.name for la in loaded.layers] == [la.name for la in original.layers]
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), original.predict(x, verbose=0))
+
+
+# ---------------------------------------------------------------------------
+# the paper's CIFAR family
+# ---------------------------------------------------------------------------
+def trainable(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def stage_outputs(model):
+    """Output shape of the last unit of each stage."""
+    merges = [la for la in model.layers if la.name.startswith("merge")]
+    last = {}
+    for la in merges:
+        last[la.name[len("merge"):].split("_")[0]] = tuple(la.output.shape[1:])
+    return [last[k] for k in sorted(last)]
+
+
+def test_preact_resnet164():
+    model = preact_resnet(164)
+    # He et al. 2016, table 3: 1.7M parameters; the widely used reference
+    # implementation (osmr/imgclsmob preresnet164bn_cifar10) has 1,703,258
+    assert trainable(model) == 1_703_258
+    assert trainable(model) == pytest.approx(1.7e6, rel=0.01)
+    assert model.output_shape == (None, 10)
+    assert stage_outputs(model) == [(32, 32, 64), (16, 16, 128), (8, 8, 256)]
+    assert sum(isinstance(la, keras.layers.Add) for la in model.layers) == 3 * 18
+    convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
+    # depth counts the weighted layers on the main path: conv0, 3 per unit, fc
+    assert len([c for c in convs if not c.name.startswith("proj")]) + 1 == 164
+
+
+def test_preact_resnet110_basic():
+    model = preact_resnet(110, bottleneck=False)
+    # He et al. 2016, table 2: 1.7M (basic units, widths 16/32/64)
+    assert trainable(model) == pytest.approx(1.7e6, rel=0.02)
+    assert stage_outputs(model) == [(32, 32, 16), (16, 16, 32), (8, 8, 64)]
+
+
+def test_preact_resnet1001_builds_with_the_papers_size():
+    model = preact_resnet(1001)  # built only, never trained in the tests
+    # He et al. 2016, table 3 rounds it to 10.2M; the reference implementation
+    # (osmr/imgclsmob preresnet1001_cifar10) counts 10,327,706 trainable weights
+    assert trainable(model) == 10_327_706
+    assert trainable(model) == pytest.approx(10.2e6, rel=0.015)
+    convs = [la for la in model.layers if isinstance(la, keras.layers.Conv2D)]
+    assert len([c for c in convs if not c.name.startswith("proj")]) + 1 == 1001
+    assert model.output_shape == (None, 10)
+
+
+def test_resnet_original_and_plain_have_the_same_layers():
+    res = resnet_original(20)
+    plain = plain_network(20)
+    # He et al. 2015, table 6: ResNet-20 has 0.27M parameters
+    assert res.count_params() == pytest.approx(0.27e6, rel=0.02)
+    assert not any(isinstance(la, keras.layers.Add) for la in plain.layers)
+    res_convs = [la.name for la in res.layers if isinstance(la, keras.layers.Conv2D)]
+    plain_convs = [la.name for la in plain.layers if isinstance(la, keras.layers.Conv2D)]
+    assert [c for c in res_convs if not c.startswith("proj")] == plain_convs
+    # post-activation: a ReLU after every addition
+    for la in res.layers:
+        if isinstance(la, keras.layers.Add):
+            label = la.name[len("merge"):]
+            assert producer(res.get_layer(f"relu{label}out").input).name == la.name
+
+
+def test_family_forward_pass():
+    for model in (preact_resnet(11), resnet_original(8), plain_network(8, order="pre")):
+        out = model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+        assert out.shape == (2, 10)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# bad input: a clear error, nothing built
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def no_building(monkeypatch):
+    """Make building a network fail loudly: validation must come first."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a layer was built before the arguments were validated")
+
+    monkeypatch.setattr(keras, "Input", refuse)
+    monkeypatch.setattr(keras.layers, "Conv2D", refuse)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "words"),
+    [
+        ({"input_shape": (32, 32)}, ValueError, "input_shape"),
+        ({"input_shape": (1, 32, 32, 3)}, ValueError, "input_shape"),
+        ({"input_shape": "32x32"}, TypeError, "input_shape"),
+        ({"input_shape": (0, 32, 3)}, ValueError, "input_shape"),
+        ({"input_shape": (-4, 32, 3)}, ValueError, "input_shape"),
+        ({"input_shape": (2, 2, 3)}, ValueError, "too small"),
+        ({"input_shape": (32.0, 32, 3)}, ValueError, "input_shape"),
+        ({"nb_classes": 1}, ValueError, "nb_classes"),
+        ({"nb_classes": 5.0}, TypeError, "nb_classes"),
+        ({"nb_classes": True}, TypeError, "nb_classes"),
+        ({"num_stages": -1}, ValueError, "num_stages"),
+        ({"reg": -0.1}, ValueError, "reg"),
+        ({"reg": float("nan")}, ValueError, "reg"),
+        ({"reg": "0.1"}, TypeError, "reg"),
+        ({"use_final_conv": "yes"}, TypeError, "use_final_conv"),
+    ],
+)
+def test_resnetpreact_bad_input(kwargs, exc, words, no_building):
+    with pytest.raises(exc, match=words):
+        ResNetPreAct(**kwargs)
+
+
+def test_resnetpreact_rejects_unknown_options():
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        ResNetPreAct(nb_class=5)
+
+
+@pytest.mark.parametrize(
+    ("builder", "args", "kwargs", "exc", "words"),
+    [
+        (preact_resnet, (165,), {}, ValueError, "9n\\+2"),
+        (preact_resnet, (2,), {}, ValueError, "9n\\+2"),
+        (preact_resnet, (164.0,), {}, TypeError, "depth"),
+        (preact_resnet, (100,), {"bottleneck": False}, ValueError, "6n\\+2"),
+        (resnet_original, (21,), {}, ValueError, "6n\\+2"),
+        (plain_network, (20,), {"order": "middle"}, ValueError, "order"),
+        (preact_resnet, (11,), {"num_classes": 1}, ValueError, "num_classes"),
+        (preact_resnet, (11,), {"input_shape": (32, 32)}, ValueError, "input_shape"),
+        (preact_resnet, (11,), {"reg": -1}, ValueError, "reg"),
+        (preact_resnet, (11,), {"bottleneck": 1}, TypeError, "bottleneck"),
+        (preact_resnet, (11,), {"width": 2}, TypeError, "unexpected keyword"),
+    ],
+)
+def test_family_bad_input(builder, args, kwargs, exc, words, no_building):
+    with pytest.raises(exc, match=words):
+        builder(*args, **kwargs)
