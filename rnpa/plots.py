@@ -1,0 +1,450 @@
+"""Plots for the lessons: learning curves, images, confusion matrix, gradient flow, comparisons.
+
+Every function returns a :class:`matplotlib.figure.Figure` and never calls
+``plt.show()``: in a notebook the figure is displayed because it is the cell's
+value (or with ``display(fig)``); in a script, ``fig.savefig(path)``.
+Bad input raises ``ValueError``/``TypeError`` naming the argument before
+anything is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+#: a colour-blind-safe palette (Okabe-Ito), in the order lines are drawn
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+_METRIC_LABELS = {
+    "loss": "loss",
+    "accuracy": "accuracy",
+    "acc": "accuracy",
+    "sparse_categorical_accuracy": "accuracy",
+}
+
+
+# ----------------------------------------------------------------------------
+# input checks
+# ----------------------------------------------------------------------------
+def _check_mapping(value: Any, name: str, what: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict of {what}, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty (a dict of {what})")
+    return value
+
+
+def _check_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must hold numbers, got {value!r}")
+    return float(value)
+
+
+def _history_dict(history: Any, name: str) -> dict[str, list[float]]:
+    """The ``{metric: [value per epoch]}`` dict of a Keras History or a plain dict."""
+    data = getattr(history, "history", history)
+    if not isinstance(data, Mapping):
+        raise TypeError(
+            f"{name} must be a keras History or a dict {{metric: [values per epoch]}}, "
+            f"got {type(history).__name__}"
+        )
+    return {str(k): [float(v) for v in vals] for k, vals in data.items()}
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+# ----------------------------------------------------------------------------
+# learning curves
+# ----------------------------------------------------------------------------
+def learning_curves(
+    histories: Mapping[str, Any],
+    metrics: Sequence[str] = ("loss", "accuracy"),
+    validation: bool = True,
+    title: str | None = None,
+) -> Figure:
+    """Training (solid) and validation (dashed) curves of several runs, one panel per metric.
+
+    Parameters
+    ----------
+    histories : dict of str to History or dict
+        ``{run name: keras History or {metric: [value per epoch]}}``.
+    metrics : sequence of str
+        Metrics to plot, one panel each; each must be in every history.
+    validation : bool
+        Also draw ``val_<metric>`` (dashed) where a history has it.
+    title : str, optional
+        Title of the figure.
+
+    Returns
+    -------
+    Figure
+        One axis per metric; x is the epoch (1, 2, ...). Each line's label is
+        ``"<run> train"`` or ``"<run> val"``.
+    """
+    histories = _check_mapping(histories, "histories", "{run name: History or dict}")
+    if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
+        raise TypeError(f"metrics must be a non-empty list of metric names, got {metrics!r}")
+    data = {str(k): _history_dict(v, f"histories[{k!r}]") for k, v in histories.items()}
+    for run, hist in data.items():
+        for metric in metrics:
+            if metric not in hist:
+                raise ValueError(
+                    f"metrics: {metric!r} is not in the history of run {run!r} "
+                    f"(it has {sorted(hist)})"
+                )
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (run, hist) in enumerate(data.items()):
+            values = hist[metric]
+            epochs = np.arange(1, len(values) + 1)
+            ax.plot(epochs, values, "-", color=_color(i), marker="o", ms=3, label=f"{run} train")
+            val_key = f"val_{metric}"
+            if validation and val_key in hist:
+                vals = hist[val_key]
+                ax.plot(
+                    np.arange(1, len(vals) + 1), vals, "--", color=_color(i), label=f"{run} val"
+                )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
+        ax.set_title(_METRIC_LABELS.get(metric, metric))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------
+# images
+# ----------------------------------------------------------------------------
+def image_grid(
+    images: Any,
+    labels: Any,
+    class_names: Sequence[str],
+    n: int = 16,
+    predictions: Any = None,
+    cols: int | None = None,
+) -> Figure:
+    """The first ``n`` images with their class names as titles.
+
+    Parameters
+    ----------
+    images : array (N, height, width, 3)
+        uint8 in 0..255 or float in 0..1.
+    labels : array (N,)
+        Integer labels, ``class_names[label]`` is the title.
+    class_names : sequence of str
+        Name of each class.
+    n : int
+        How many images (at most ``N``).
+    predictions : array (N,), optional
+        Predicted labels; a title then reads ``"true / predicted"``, red when wrong.
+    cols : int, optional
+        Columns of the grid; default ``ceil(sqrt(n))``.
+
+    Returns
+    -------
+    Figure
+        ``n`` image axes (plus hidden ones that fill the last row).
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"images must be an array (N, height, width, 1 or 3), got shape {images.shape}"
+        )
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(
+            f"labels must be a 1-D array with one label per image ({len(images)}), "
+            f"got shape {labels.shape}"
+        )
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+        raise TypeError(f"class_names must be a list of names, got {class_names!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    n = min(int(n), len(images))
+    if labels[:n].size and (labels[:n].min() < 0 or labels[:n].max() >= len(class_names)):
+        raise ValueError(
+            f"labels must lie in 0..{len(class_names) - 1} (one per class name), "
+            f"got values {labels[:n].min()}..{labels[:n].max()}"
+        )
+    if predictions is not None:
+        predictions = np.asarray(predictions)
+        if predictions.shape != labels.shape:
+            raise ValueError(
+                f"predictions must have the shape of labels {labels.shape}, "
+                f"got {predictions.shape}"
+            )
+    cols = int(cols) if cols else math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i]
+        if img.shape[-1] == 1:
+            ax.imshow(img[..., 0], cmap="gray")
+        else:
+            ax.imshow(img if img.dtype == np.uint8 else np.clip(img, 0, 1))
+        title = class_names[int(labels[i])]
+        color = "black"
+        if predictions is not None:
+            title = f"{title} / {class_names[int(predictions[i])]}"
+            color = "black" if predictions[i] == labels[i] else "#C00000"
+        ax.set_title(title, fontsize=8, color=color)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_counts(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
+    """Count matrix ``C[i, j]`` = how many images of true class i were predicted as j.
+
+    Parameters
+    ----------
+    y_true, y_pred : array (N,)
+        Integer labels in ``0..num_classes-1``.
+    num_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer array ``(num_classes, num_classes)``.
+    """
+    y_true = np.asarray(y_true).ravel()
+    y_pred = np.asarray(y_pred).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
+        )
+    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise ValueError(
+                f"{name} must hold labels in 0..{num_classes - 1}, got {arr.min()}..{arr.max()}"
+            )
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (y_true.astype(int), y_pred.astype(int)), 1)
+    return counts
+
+
+def confusion_matrix(
+    y_true: Any, y_pred: Any, class_names: Sequence[str], normalize: bool = False
+) -> Figure:
+    """The confusion matrix as an annotated heat map (rows: true class, columns: predicted).
+
+    Parameters
+    ----------
+    y_true, y_pred : array (N,)
+        True and predicted integer labels. Predicted probabilities
+        ``(N, num_classes)`` are accepted for ``y_pred`` (their argmax is used).
+    class_names : sequence of str
+        Name of each class.
+    normalize : bool
+        Show each row as fractions of its true class instead of counts.
+
+    Returns
+    -------
+    Figure
+        The image's array holds the counts (or row fractions); each cell is
+        annotated with its value.
+    """
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence) or not class_names:
+        raise TypeError(f"class_names must be a non-empty list of names, got {class_names!r}")
+    y_pred = np.asarray(y_pred)
+    if y_pred.ndim == 2:
+        y_pred = y_pred.argmax(axis=-1)
+    k = len(class_names)
+    counts = confusion_counts(y_true, y_pred, k)
+    values: np.ndarray = counts.astype(float)
+    if normalize:
+        values = values / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = 1.0 + 0.75 * k
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    im = ax.imshow(values, cmap="Blues", vmin=0)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    ax.set_title(f"confusion matrix (accuracy {accuracy:.1%})")
+    threshold = values.max() / 2 if values.size else 0
+    for i in range(k):
+        for j in range(k):
+            text = f"{values[i, j]:.2f}" if normalize else f"{counts[i, j]:d}"
+            ax.text(
+                j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if values[i, j] > threshold else "black",
+            )
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------
+# gradient flow and comparisons
+# ----------------------------------------------------------------------------
+def gradient_flow(
+    norms: Mapping[str, Mapping[str, float]],
+    log: bool = True,
+    title: str = "gradient norm at each unit",
+    ylabel: str = "gradient norm",
+) -> Figure:
+    """Several networks' per-unit gradient norms on one axis, input (left) to output (right).
+
+    Parameters
+    ----------
+    norms : dict of str to dict of str to float
+        ``{network name: {unit label: norm}}``, units in input-to-output order
+        (as ``rnpa.analysis.gradient_norms`` returns them). Networks may have
+        different numbers of units; x is the unit's position.
+    log : bool
+        Logarithmic y axis (norms span orders of magnitude in deep plain networks).
+    title, ylabel : str
+        Axis title and y label.
+
+    Returns
+    -------
+    Figure
+        One line per network; line ``i`` has x = 1..len(units), y = the norms.
+    """
+    norms = _check_mapping(norms, "norms", "{network: {unit: norm}}")
+    series = {}
+    for net, per_unit in norms.items():
+        per_unit = _check_mapping(per_unit, f"norms[{net!r}]", "{unit label: norm}")
+        values = [_check_number(v, f"norms[{net!r}]") for v in per_unit.values()]
+        if log and any(v <= 0 for v in values):
+            raise ValueError(
+                f"norms[{net!r}] has a value <= 0, which a log axis cannot show; pass log=False"
+            )
+        series[str(net)] = (list(map(str, per_unit)), values)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    longest: list[str] = []
+    for i, (net, (labels, values)) in enumerate(series.items()):
+        ax.plot(range(1, len(values) + 1), values, "-o", ms=4, color=_color(i), label=net)
+        if len(labels) > len(longest):
+            longest = labels
+    if log:
+        ax.set_yscale("log")
+    if len(longest) <= 24:
+        ax.set_xticks(range(1, len(longest) + 1), longest, rotation=60, fontsize=7)
+    ax.set_xlabel("unit (input → output)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def metric_vs_depth(
+    results: Mapping[str, Mapping[int, float]],
+    ylabel: str,
+    title: str | None = None,
+) -> Figure:
+    """A metric against network depth, one line per family (e.g. plain and residual).
+
+    Parameters
+    ----------
+    results : dict of str to dict of int to float
+        ``{family: {depth: value}}``.
+    ylabel : str
+        Label of the y axis (the metric).
+    title : str, optional
+        Axis title; default ``"<ylabel> against depth"``.
+
+    Returns
+    -------
+    Figure
+        One line per family, x the depths in increasing order.
+    """
+    results = _check_mapping(results, "results", "{family: {depth: value}}")
+    if not isinstance(ylabel, str):
+        raise TypeError(f"ylabel must be a str, got {ylabel!r}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    all_depths: set[int] = set()
+    for i, (family, per_depth) in enumerate(results.items()):
+        per_depth = _check_mapping(per_depth, f"results[{family!r}]", "{depth: value}")
+        for depth in per_depth:
+            if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+                raise ValueError(
+                    f"results[{family!r}] keys must be depths (ints >= 1), got {depth!r}"
+                )
+        depths = sorted(int(d) for d in per_depth)
+        values = [_check_number(per_depth[d], f"results[{family!r}]") for d in depths]
+        all_depths.update(depths)
+        ax.plot(depths, values, "-o", color=_color(i), label=str(family))
+    ax.set_xticks(sorted(all_depths))
+    ax.set_xlabel("depth (weighted layers)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title if title is not None else f"{ylabel} against depth")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def bar_comparison(
+    values: Mapping[str, float],
+    ylabel: str,
+    title: str | None = None,
+    fmt: str = "{:,.0f}",
+) -> Figure:
+    """One bar per item, each annotated with its value.
+
+    Parameters
+    ----------
+    values : dict of str to float
+        ``{item: value}``, drawn left to right in the dict's order.
+    ylabel : str
+        Label of the y axis.
+    title : str, optional
+        Axis title.
+    fmt : str
+        Format of the annotation (``"{:,.0f}"``: 96,133).
+
+    Returns
+    -------
+    Figure
+        Bars with heights equal to the values, x tick labels the keys.
+    """
+    values = _check_mapping(values, "values", "{item: number}")
+    heights = [_check_number(v, f"values[{k!r}]") for k, v in values.items()]
+    if not isinstance(ylabel, str):
+        raise TypeError(f"ylabel must be a str, got {ylabel!r}")
+    names = [str(k) for k in values]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(names) + 1.5), 3.8))
+    bars = ax.bar(names, heights, color=[_color(i) for i in range(len(names))])
+    for bar, h in zip(bars, heights, strict=True):
+        ax.annotate(
+            fmt.format(h), (bar.get_x() + bar.get_width() / 2, h),
+            ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points",
+        )
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.margins(y=0.15)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = [
+    "PALETTE",
+    "bar_comparison",
+    "confusion_counts",
+    "confusion_matrix",
+    "gradient_flow",
+    "image_grid",
+    "learning_curves",
+    "metric_vs_depth",
+]

@@ -1,0 +1,216 @@
+"""Tests of rnpa.plots: the figures hold the data they were given, bad input is refused."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from rnpa import plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+class FakeHistory:
+    """Stands in for keras.callbacks.History: only ``.history`` is used."""
+
+    def __init__(self, history):
+        self.history = history
+
+
+def _lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+# ----------------------------------------------------------------------------
+# learning_curves
+# ----------------------------------------------------------------------------
+def test_learning_curves_draws_each_run_and_metric():
+    plain = FakeHistory({"loss": [2.0, 1.5, 1.2], "accuracy": [0.2, 0.4, 0.5],
+                         "val_loss": [2.1, 1.7, 1.6], "val_accuracy": [0.2, 0.3, 0.4]})
+    resid = {"loss": [1.8, 1.0, 0.7], "accuracy": [0.3, 0.6, 0.7]}
+    fig = plots.learning_curves({"plain": plain, "residual": resid})
+    assert isinstance(fig, Figure)
+    loss_ax, acc_ax = fig.axes[:2]
+    assert loss_ax.get_title() == "loss" and acc_ax.get_title() == "accuracy"
+    lines = _lines_by_label(loss_ax)
+    assert set(lines) == {"plain train", "plain val", "residual train"}
+    np.testing.assert_allclose(lines["plain train"].get_ydata(), [2.0, 1.5, 1.2])
+    np.testing.assert_allclose(lines["plain val"].get_ydata(), [2.1, 1.7, 1.6])
+    np.testing.assert_allclose(lines["residual train"].get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(
+        _lines_by_label(acc_ax)["residual train"].get_ydata(), [0.3, 0.6, 0.7]
+    )
+    assert lines["plain val"].get_linestyle() == "--"
+
+
+def test_learning_curves_without_validation_and_one_metric():
+    h = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]}
+    fig = plots.learning_curves({"a": h}, metrics=["loss"], validation=False, title="T")
+    assert len(fig.axes) == 1
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["a train"]
+    assert fig._suptitle.get_text() == "T"
+
+
+def test_learning_curves_rejects_bad_input():
+    with pytest.raises(TypeError, match="histories"):
+        plots.learning_curves([{"loss": [1.0]}])
+    with pytest.raises(ValueError, match="histories"):
+        plots.learning_curves({})
+    with pytest.raises(ValueError, match="metrics.*'accuracy'.*'a'"):
+        plots.learning_curves({"a": {"loss": [1.0]}})
+    with pytest.raises(TypeError, match="metrics"):
+        plots.learning_curves({"a": {"loss": [1.0]}}, metrics="loss")
+    with pytest.raises(TypeError, match=r"histories\['a'\]"):
+        plots.learning_curves({"a": 3})
+
+
+# ----------------------------------------------------------------------------
+# image_grid
+# ----------------------------------------------------------------------------
+def test_image_grid_shows_n_images_with_class_names():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    fig = plots.image_grid(images, labels, ["a", "b", "c"], n=6)
+    shown = [ax for ax in fig.axes if ax.get_images()]
+    assert len(shown) == 6
+    assert [ax.get_title() for ax in shown] == ["a", "b", "c", "a", "b", "c"]
+    np.testing.assert_array_equal(shown[1].get_images()[0].get_array(), images[1])
+
+
+def test_image_grid_marks_wrong_predictions():
+    images = np.zeros((2, 4, 4, 3), dtype=np.float32)
+    fig = plots.image_grid(images, [0, 1], ["x", "y"], n=2, predictions=[0, 0])
+    shown = [ax for ax in fig.axes if ax.get_images()]
+    assert shown[0].get_title() == "x / x"
+    assert shown[1].get_title() == "y / x"
+    assert matplotlib.colors.to_hex(shown[1].title.get_color()) == "#c00000"
+
+
+def test_image_grid_rejects_bad_input():
+    images = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="images"):
+        plots.image_grid(np.zeros((3, 4, 4)), [0, 1, 2], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="labels"):
+        plots.image_grid(images, [0, 1], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="labels must lie in 0..1"):
+        plots.image_grid(images, [0, 1, 2], ["a", "b"])
+    with pytest.raises(ValueError, match="n must"):
+        plots.image_grid(images, [0, 1, 2], ["a", "b", "c"], n=0)
+    with pytest.raises(ValueError, match="predictions"):
+        plots.image_grid(images, [0, 1, 2], ["a", "b", "c"], predictions=[0])
+
+
+# ----------------------------------------------------------------------------
+# confusion matrix
+# ----------------------------------------------------------------------------
+def test_confusion_matrix_counts_match_an_independent_count():
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 4, size=200)
+    y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(0, 4, size=200))
+    expected = np.zeros((4, 4), dtype=int)
+    for t, p in zip(y_true, y_pred, strict=True):
+        expected[t, p] += 1
+    np.testing.assert_array_equal(plots.confusion_counts(y_true, y_pred, 4), expected)
+    fig = plots.confusion_matrix(y_true, y_pred, ["a", "b", "c", "d"])
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), expected)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [str(v) for v in expected.ravel()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c", "d"]
+    assert ax.get_xlabel() == "predicted" and ax.get_ylabel() == "true"
+    acc = np.mean(y_true == y_pred)
+    assert f"{acc:.1%}" in ax.get_title()
+
+
+def test_confusion_matrix_accepts_probabilities_and_normalizes_rows():
+    y_true = [0, 0, 1, 1]
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.1, 0.9]])
+    fig = plots.confusion_matrix(y_true, probs, ["p", "q"], normalize=True)
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), [[0.5, 0.5], [0, 1]])
+
+
+def test_confusion_matrix_rejects_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        plots.confusion_matrix([0, 1], [0], ["a", "b"])
+    with pytest.raises(ValueError, match="y_pred must hold labels in 0..1"):
+        plots.confusion_matrix([0, 1], [0, 2], ["a", "b"])
+    with pytest.raises(TypeError, match="class_names"):
+        plots.confusion_matrix([0, 1], [0, 1], "ab")
+
+
+# ----------------------------------------------------------------------------
+# gradient_flow, metric_vs_depth, bar_comparison
+# ----------------------------------------------------------------------------
+def test_gradient_flow_one_line_per_network():
+    norms = {
+        "original": {"1_1": 0.5, "1_2": 0.25, "2_1": 0.125},
+        "pre-activation": {"1_1": 1.0, "1_2": 1.0, "2_1": 0.9, "2_2": 0.8},
+    }
+    fig = plots.gradient_flow(norms)
+    ax = fig.axes[0]
+    lines = _lines_by_label(ax)
+    assert set(lines) == {"original", "pre-activation"}
+    np.testing.assert_allclose(lines["original"].get_ydata(), [0.5, 0.25, 0.125])
+    np.testing.assert_allclose(lines["pre-activation"].get_xdata(), [1, 2, 3, 4])
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1_1", "1_2", "2_1", "2_2"]
+    assert plots.gradient_flow(norms, log=False).axes[0].get_yscale() == "linear"
+
+
+def test_gradient_flow_rejects_bad_input():
+    with pytest.raises(TypeError, match="norms"):
+        plots.gradient_flow([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"norms\['a'\].*log"):
+        plots.gradient_flow({"a": {"u1": 0.0}})
+    with pytest.raises(TypeError, match=r"norms\['a'\]"):
+        plots.gradient_flow({"a": {"u1": "big"}})
+    with pytest.raises(ValueError, match=r"norms\['a'\]"):
+        plots.gradient_flow({"a": {}})
+
+
+def test_metric_vs_depth_sorts_depths():
+    results = {"plain": {20: 0.9, 8: 0.6, 32: 1.1}, "residual": {8: 0.6, 20: 0.5, 32: 0.45}}
+    fig = plots.metric_vs_depth(results, ylabel="training loss")
+    ax = fig.axes[0]
+    lines = _lines_by_label(ax)
+    np.testing.assert_allclose(lines["plain"].get_xdata(), [8, 20, 32])
+    np.testing.assert_allclose(lines["plain"].get_ydata(), [0.6, 0.9, 1.1])
+    np.testing.assert_allclose(lines["residual"].get_ydata(), [0.6, 0.5, 0.45])
+    assert ax.get_ylabel() == "training loss"
+    assert ax.get_title() == "training loss against depth"
+
+
+def test_metric_vs_depth_rejects_bad_input():
+    with pytest.raises(ValueError, match="depths"):
+        plots.metric_vs_depth({"a": {"deep": 1.0}}, ylabel="loss")
+    with pytest.raises(TypeError, match="ylabel"):
+        plots.metric_vs_depth({"a": {8: 1.0}}, ylabel=None)
+    with pytest.raises(ValueError, match="results"):
+        plots.metric_vs_depth({}, ylabel="loss")
+
+
+def test_bar_comparison_heights_and_annotations():
+    fig = plots.bar_comparison({"basic": 73856, "bottleneck": 16384}, ylabel="parameters")
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [73856, 16384]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["basic", "bottleneck"]
+    assert [t.get_text() for t in ax.texts] == ["73,856", "16,384"]
+    assert ax.get_ylabel() == "parameters"
+
+
+def test_bar_comparison_rejects_bad_input():
+    with pytest.raises(TypeError, match=r"values\['a'\]"):
+        plots.bar_comparison({"a": "x"}, ylabel="y")
+    with pytest.raises(TypeError, match="values"):
+        plots.bar_comparison([1, 2], ylabel="y")
