@@ -9,14 +9,18 @@ from rnpa.blocks import (
     residual_unit,
 )
 from rnpa.course import profile
-from rnpa.data import load_flowers32
+from rnpa.data import load, load_flowers32
 from rnpa.models import ResNetPreAct, plain_network, preact_resnet, resnet_original
-from rnpa.train import seed_everything
+from rnpa.train import RECIPES, fit, get_recipe, seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "RECIPES",
     "ResNetPreAct",
+    "fit",
+    "get_recipe",
+    "load",
     "load_flowers32",
     "plain_network",
     "postact_basic",

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 #: modules whose register_cli(subparsers) adds commands, in the order of --help
-CLI_MODULES: tuple[str, ...] = ()
+CLI_MODULES: tuple[str, ...] = ("rnpa.train", "rnpa.diagrams", "rnpa.course")
 
 
 def build_parser() -> argparse.ArgumentParser:

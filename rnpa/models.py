@@ -14,6 +14,7 @@ Models are pure: no data, no compile.
 from __future__ import annotations
 
 import numbers
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -80,6 +81,7 @@ def ResNetPreAct(  # noqa: N802 (the original's name)
     use_final_conv: bool = False,
     reg: float = 0.0,
     use_shortcuts: bool = True,
+    weights: str | None = None,
 ) -> keras.Model:
     """The 2017 notebook's pre-activation bottleneck network.
 
@@ -102,6 +104,11 @@ def ResNetPreAct(  # noqa: N802 (the original's name)
     use_shortcuts : bool
         ``False`` builds the same network without additions (a plain network);
         not in the 2017 signature, added for lesson 1.
+    weights : None, "flowers32" or str
+        ``None``: random initialisation; ``"flowers32"``: the weights shipped
+        with rnpa, trained on flowers32 (default architecture, 5 classes, 32x32x3
+        inputs normalised as ``rnpa.data.load("flowers32")`` does; see
+        ``rnpa/assets/WEIGHTS.md``); or the path of a ``.weights.h5`` file.
 
     Returns
     -------
@@ -115,6 +122,8 @@ def ResNetPreAct(  # noqa: N802 (the original's name)
     _check_bool(use_final_conv, "use_final_conv")
     _check_bool(use_shortcuts, "use_shortcuts")
     reg = check_reg(reg)
+    weights_path = _check_weights(weights, input_shape, nb_classes, num_stages, use_final_conv,
+                                  use_shortcuts)
     l2 = regularizers.L2(reg) if reg > 0 else None
 
     img_input = keras.Input(shape=input_shape, name="input")
@@ -144,7 +153,51 @@ def ResNetPreAct(  # noqa: N802 (the original's name)
     x = layers.AveragePooling2D(pool, name="avg_pool")(x)
     x = layers.Flatten(name="flat")(x)
     x = layers.Dense(nb_classes, activation="softmax", name="fc10")(x)
-    return keras.Model(img_input, x, name="rnpa")
+    model = keras.Model(img_input, x, name="rnpa")
+    if weights_path is not None:
+        model.load_weights(weights_path)
+    return model
+
+
+#: the pretrained weights ResNetPreAct(weights=...) knows, file in rnpa/assets
+PRETRAINED_WEIGHTS = {"flowers32": "resnetpreact_flowers32.weights.h5"}
+
+
+def _check_weights(
+    weights: Any,
+    input_shape: tuple[int, int, int],
+    nb_classes: int,
+    num_stages: int,
+    use_final_conv: bool,
+    use_shortcuts: bool,
+) -> str | None:
+    """Return the weights file of ``weights`` (or None), or raise before building."""
+    if weights is None:
+        return None
+    if not isinstance(weights, str):
+        raise TypeError(
+            f"weights must be None, 'flowers32' or the path of a .weights.h5 file, got {weights!r}"
+        )
+    if weights in PRETRAINED_WEIGHTS:
+        default = (input_shape, nb_classes, num_stages, use_final_conv, use_shortcuts)
+        if default != ((32, 32, 3), 5, 5, False, True):
+            raise ValueError(
+                f"weights={weights!r} needs the default network: input_shape=(32, 32, 3), "
+                "nb_classes=5, num_stages=5, use_final_conv=False, use_shortcuts=True; got "
+                f"input_shape={input_shape}, nb_classes={nb_classes}, num_stages={num_stages}, "
+                f"use_final_conv={use_final_conv}, use_shortcuts={use_shortcuts}"
+            )
+        from rnpa.data import asset_path
+
+        return str(asset_path(PRETRAINED_WEIGHTS[weights]))
+    if not weights.endswith(".weights.h5"):
+        raise ValueError(
+            f"weights must be None, {', '.join(map(repr, PRETRAINED_WEIGHTS))} or the path of a "
+            f".weights.h5 file, got {weights!r}"
+        )
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"weights file {weights!r} does not exist")
+    return weights
 
 
 def units_for_depth(depth: Any, bottleneck: bool) -> int:

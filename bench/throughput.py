@@ -1,0 +1,258 @@
+"""Training and inference throughput of the seed network (ResNetPreAct, flowers32).
+
+Compares, in one process and on the same machine:
+
+* ``rnpa``: rnpa's default pipeline (``rnpa.data.load`` tf.data: cached, shuffled,
+  augmented batches, prefetch) and the ``default`` recipe's optimizer;
+* ``naive``: the 2017 notebook's way: numpy float arrays into ``model.fit``,
+  batch 32, Adam;
+* ``torch``: the same network in PyTorch, eager, channels_last, with the same
+  flip + pad-4-crop augmentation done on tensors (only if torch is installed;
+  ``--torch-compile`` adds ``torch.compile``).
+
+The configurations run round-robin, one epoch each per round, after a warm-up
+round (tracing, compilation), so a change in the machine's load hits all of them
+alike; the figures are medians over the rounds, in images per second.
+
+    python bench/throughput.py                        # the comparison
+    python bench/throughput.py --batch-sizes 64,128,256 --xla --threads
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import rnpa  # noqa: E402
+from rnpa import data as rdata  # noqa: E402
+from rnpa import train as rtrain  # noqa: E402
+
+
+def machine() -> str:
+    """CPU model, cores, load and versions, one line each."""
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("\n")
+            if line.startswith("Model name")
+        )
+    except (StopIteration, OSError):
+        model = platform.processor()
+    load = os.getloadavg()
+    lines = [
+        f"cpu: {model}, {os.cpu_count()} cores; load average at start {load[0]:.1f}",
+        f"python {platform.python_version()}, tensorflow {tf.__version__}, "
+        f"keras {keras.__version__}",
+    ]
+    try:
+        import torch
+
+        lines.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    except ImportError:
+        lines.append("torch: not installed (skipped)")
+    return "\n".join(lines)
+
+
+class KerasConfig:
+    """One epoch of ``model.fit`` on a dataset; ``run()`` returns seconds."""
+
+    def __init__(self, name, model, dataset, n_images, optimizer, jit_compile=False):
+        self.name, self.model, self.dataset, self.n = name, model, dataset, n_images
+        self.x_y = None
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                      jit_compile=jit_compile)  # fmt: skip
+
+    def run(self) -> float:
+        t = time.perf_counter()
+        if isinstance(self.dataset, tuple):
+            x, y, bs = self.dataset
+            self.model.fit(x, y, batch_size=bs, epochs=1, verbose=0, shuffle=True)
+        else:
+            self.model.fit(self.dataset, epochs=1, verbose=0, shuffle=False)
+        return time.perf_counter() - t
+
+    def infer(self, x: np.ndarray) -> float:
+        t = time.perf_counter()
+        self.model.predict(x, batch_size=256, verbose=0)
+        return time.perf_counter() - t
+
+
+def keras_rnpa(batch_size: int, jit: bool = False, augment: str = "default") -> KerasConfig:
+    data = rdata.load("flowers32", batch_size=batch_size, augment=augment)
+    recipe = rtrain.get_recipe("default")
+    model = rnpa.ResNetPreAct()
+    opt = rtrain.make_optimizer(recipe, data.steps_per_epoch)
+    name = f"rnpa tf.data b{batch_size}" + (" xla" if jit else "") + (
+        f" aug={augment}" if augment != "default" else ""
+    )
+    return KerasConfig(name, model, data.train, data.sizes["train"], opt, jit_compile=jit)
+
+
+def keras_naive(x: np.ndarray, y: np.ndarray) -> KerasConfig:
+    model = rnpa.ResNetPreAct(reg=0.005)
+    return KerasConfig("naive numpy b32 (2017)", model, (x, y, 32), len(x),
+                       keras.optimizers.Adam(1e-4))  # fmt: skip
+
+
+class TorchConfig:
+    """The seed network in PyTorch, eager (or compiled), channels_last."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, compile_: bool = False):
+        import torch
+        from torch import nn
+
+        class Unit(nn.Module):
+            def __init__(self, first: bool):
+                super().__init__()
+                self.pre = nn.Identity() if first else nn.Sequential(nn.BatchNorm2d(128), nn.ReLU())
+                self.body = nn.Sequential(
+                    nn.Conv2d(128, 32, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                    nn.Conv2d(32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                    nn.Conv2d(32, 128, 1, bias=True),
+                )  # fmt: skip
+
+            def forward(self, x):
+                return x + self.body(self.pre(x))
+
+        net = nn.Sequential(
+            nn.Conv2d(3, 128, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
+            *[Unit(i == 0) for i in range(5)],
+            nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Linear(128, 5),
+        )  # fmt: skip
+        self.params = sum(p.numel() for p in net.parameters())
+        self.torch = torch
+        self.net = net.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True,
+                                   weight_decay=5e-4)  # fmt: skip
+        mean = x.reshape(-1, 3).mean(0) / 255
+        std = x.reshape(-1, 3).std(0) / 255
+        xf = ((x.astype(np.float32) / 255 - mean) / std).astype(np.float32)
+        self.x = torch.from_numpy(xf.transpose(0, 3, 1, 2).copy())
+        self.y = torch.from_numpy(y.astype(np.int64))
+        self.bs = batch_size
+        self.n = len(x)
+        self.loss = nn.CrossEntropyLoss(label_smoothing=0.1)
+        self.step = torch.compile(self._step) if compile_ else self._step
+        self.name = f"torch {'compiled' if compile_ else 'eager'} b{batch_size}"
+
+    def _augment(self, xb):
+        torch = self.torch
+        n = xb.shape[0]
+        flip = torch.rand(n) < 0.5
+        xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
+        padded = torch.nn.functional.pad(xb, (4, 4, 4, 4))
+        oy = torch.randint(0, 9, (n,))
+        ox = torch.randint(0, 9, (n,))
+        rows = (oy[:, None] + torch.arange(32)[None, :])  # n, 32
+        cols = (ox[:, None] + torch.arange(32)[None, :])
+        idx_b = torch.arange(n)[:, None, None]
+        out = padded.permute(0, 2, 3, 1)[idx_b, rows[:, :, None], cols[:, None, :]]  # n,32,32,c
+        return out.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+
+    def _step(self, xb, yb):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss(self.net(xb), yb)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def run(self) -> float:
+        torch = self.torch
+        t = time.perf_counter()
+        self.net.train()
+        perm = torch.randperm(self.n)
+        for i in range(0, self.n, self.bs):
+            idx = perm[i : i + self.bs]
+            self.step(self._augment(self.x[idx]), self.y[idx])
+        return time.perf_counter() - t
+
+    def infer(self, x: np.ndarray) -> float:
+        torch = self.torch
+        self.net.eval()
+        t = time.perf_counter()
+        with torch.no_grad():
+            for i in range(0, self.n, 256):
+                self.net(self.x[i : i + 256].contiguous(memory_format=torch.channels_last))
+        return time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=5, help="timed epochs per configuration")
+    p.add_argument("--batch-sizes", default="128", help="rnpa batch sizes, comma-separated")
+    p.add_argument("--xla", action="store_true", help="also rnpa with jit_compile=True")
+    p.add_argument("--no-augment", action="store_true", help="also rnpa without augmentation")
+    p.add_argument("--no-naive", action="store_true", help="skip the batch-32 numpy baseline")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    p.add_argument("--torch-compile", action="store_true", help="also torch.compile")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads for TF and torch (default: theirs)")  # fmt: skip
+    args = p.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    rnpa.seed_everything(0)
+    raw = rdata.load_flowers32()
+    x, y = raw.train
+    configs: list = []
+    for bs in [int(b) for b in args.batch_sizes.split(",")]:
+        configs.append(keras_rnpa(bs))
+        if args.xla:
+            configs.append(keras_rnpa(bs, jit=True))
+        if args.no_augment:
+            configs.append(keras_rnpa(bs, augment="none"))
+    if not args.no_naive:
+        configs.append(keras_naive(x.astype(np.float32) / 255, y))
+    if not args.no_torch:
+        try:
+            import torch
+
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            torch.manual_seed(0)
+            configs.append(TorchConfig(x, y, 128))
+            if args.torch_compile:
+                configs.append(TorchConfig(x, y, 128, compile_=True))
+        except ImportError:
+            print("torch is not installed: skipping PyTorch (pip install torch==2.13.0, CPU)")
+    print(machine())
+    print(f"flowers32 train split: {len(x)} images 32x32; {args.rounds} timed epochs each, "
+          "round-robin after one warm-up epoch\n", flush=True)  # fmt: skip
+    times: dict[str, list[float]] = {c.name: [] for c in configs}
+    for c in configs:
+        c.run()  # warm-up: tracing / compilation
+    for r in range(args.rounds):
+        for c in configs:
+            times[c.name].append(c.run())
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(
+            f"{n} {len(x) / t[-1]:.0f}" for n, t in times.items()), flush=True)  # fmt: skip
+    xs = x.astype(np.float32) / 255
+    infer = {c.name: statistics.median(len(x) / c.infer(xs) for _ in range(3)) for c in configs}
+    train = {n: len(x) / statistics.median(t) for n, t in times.items()}
+    spread = {n: (len(x) / max(t), len(x) / min(t)) for n, t in times.items()}
+    print(f"\n{'configuration':<34} {'train img/s':>12} {'(min-max)':>13} {'infer img/s':>12}")
+    for n in times:
+        lo, hi = spread[n]
+        print(f"{n:<34} {train[n]:>12.0f} {f'{lo:.0f}-{hi:.0f}':>13} {infer[n]:>12.0f}")
+    ref = configs[0].name
+    print(f"\nratios of {ref!r} (training):")
+    for n in times:
+        if n != ref:
+            print(f"  / {n}: {train[ref] / train[n]:.2f}x")
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Evaluation of a trained classifier: accuracy, per-class accuracy, confusion matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Results of :func:`evaluate` on one split.
+
+    ``confusion[i, j]`` counts images of true class ``i`` predicted as ``j``.
+    """
+
+    split: str
+    class_names: tuple[str, ...]
+    confusion: np.ndarray
+
+    @property
+    def accuracy(self) -> float:
+        """Share of images classified correctly."""
+        total = self.confusion.sum()
+        return float(np.trace(self.confusion) / total) if total else float("nan")
+
+    @property
+    def per_class(self) -> dict[str, float]:
+        """Accuracy (recall) of each class."""
+        rows = self.confusion.sum(axis=1)
+        return {
+            name: float(self.confusion[i, i] / rows[i]) if rows[i] else float("nan")
+            for i, name in enumerate(self.class_names)
+        }
+
+    def report(self) -> str:
+        """The evaluation as text: accuracy, per-class accuracy, confusion matrix."""
+        n = int(self.confusion.sum())
+        width = max(8, *(len(c) for c in self.class_names))
+        lines = [f"{self.split}: accuracy {self.accuracy:.2%} on {n} images", "",
+                 f"{'class':<{width}}  accuracy  images"]  # fmt: skip
+        rows = self.confusion.sum(axis=1)
+        for i, (name, acc) in enumerate(self.per_class.items()):
+            lines.append(f"{name:<{width}}  {acc:>8.1%}  {int(rows[i]):>6}")
+        lines += ["", "confusion matrix (rows: true class, columns: predicted)"]
+        cell = max(5, len(str(int(self.confusion.max()))) + 1)
+        short = [c[: cell - 1] for c in self.class_names]
+        lines.append(" " * width + "".join(f"{s:>{cell}}" for s in short))
+        for name, row in zip(self.class_names, self.confusion, strict=True):
+            lines.append(f"{name:<{width}}" + "".join(f"{int(v):>{cell}}" for v in row))
+        return "\n".join(lines)
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
+    """Counts of (true, predicted) label pairs, ``(num_classes, num_classes)`` int64."""
+    y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
+    y_pred = np.asarray(y_pred).reshape(-1).astype(np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {y_true.shape} vs {y_pred.shape}")
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def predict(
+    model: keras.Model, dataset: Any, tta_flip: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and true labels of a ``(images, labels)`` dataset.
+
+    With ``tta_flip`` the probabilities are the mean over each image and its
+    horizontal mirror (test-time augmentation).
+    """
+    probs, labels = [], []
+    for x, y in dataset:
+        p = np.asarray(model(x, training=False), dtype=np.float64)
+        if tta_flip:
+            p = 0.5 * (p + np.asarray(model(x[:, :, ::-1, :], training=False), dtype=np.float64))
+        probs.append(p)
+        labels.append(np.asarray(y))
+    if not probs:
+        raise ValueError("the dataset is empty")
+    return np.concatenate(probs), np.concatenate(labels)
+
+
+def evaluate(
+    model: keras.Model, data: Any, split: str = "test", tta_flip: bool = False
+) -> Evaluation:
+    """Evaluate ``model`` on a split of ``data`` (an ``rnpa.data.Data``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A classifier with softmax output over ``data.class_names``.
+    data : rnpa.data.Data
+        From :func:`rnpa.data.load`.
+    split : {"train", "val", "test"}
+        The split; ``train`` is evaluated without augmentation.
+    tta_flip : bool
+        Average the predictions on each image and its mirror image.
+
+    Returns
+    -------
+    Evaluation
+    """
+    from rnpa.data import Data
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    if not isinstance(data, Data):
+        raise TypeError(f"data must be an rnpa.data.Data, got {type(data).__name__}")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be one of 'train', 'val', 'test'; got {split!r}")
+    out = int(model.outputs[0].shape[-1])
+    if out != data.num_classes:
+        raise ValueError(
+            f"the model predicts {out} classes but dataset {data.name!r} has {data.num_classes}"
+        )
+    if split == "train":
+        import tensorflow as tf
+
+        x, y = data.arrays.train  # type: ignore[union-attr]
+        ds = tf.data.Dataset.from_tensor_slices((data.normalize(x), y)).batch(256)
+    else:
+        ds = data.split(split)
+    probs, labels = predict(model, ds, tta_flip=tta_flip)
+    cm = confusion_matrix(labels, probs.argmax(axis=1), data.num_classes)
+    return Evaluation(split=split, class_names=data.class_names, confusion=cm)
+
+
+__all__ = ["Evaluation", "confusion_matrix", "evaluate", "predict"]

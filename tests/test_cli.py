@@ -1,0 +1,104 @@
+"""python -m rnpa train | evaluate: end to end on flowers32, help, and bad arguments."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rnpa.__main__ import main
+
+
+def test_help_lists_train_and_evaluate():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, "-m", "rnpa", "train", "--help"], capture_output=True,
+                         text=True, env=env, timeout=300)  # fmt: skip
+    assert run.returncode == 0
+    for option in ("--data", "--recipe", "--epochs", "--batch-size", "--out", "--resume"):
+        assert option in run.stdout
+    assert "original, paper, default" in run.stdout
+
+
+def test_evaluate_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "MODEL.keras" in out and "--split" in out
+
+
+def test_train_then_evaluate_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--epochs", "2", "--limit", "256", "--num-stages", "1", "--batch-size", "64",
+            "--out", str(out), "--verbose", "0"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and str(out) in printed
+    for name in ("best.keras", "final.keras", "log.csv", "recipe.json"):
+        assert (out / name).is_file(), name
+    with open(out / "log.csv") as f:
+        assert len(f.read().strip().splitlines()) == 1 + 2  # header + 2 epochs
+
+    assert main(["evaluate", str(out / "final.keras"), "--limit", "256", "--tta"]) == 0
+    report = capsys.readouterr().out
+    assert "test: accuracy" in report and "on 256 images" in report
+    assert "confusion matrix" in report
+    for name in ("daisy", "dandelion", "roses", "sunflowers", "tulips"):
+        assert name in report
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "--data", "mnist"], ["unknown dataset 'mnist'", "flowers32"]),
+        (["train", "--recipe", "turbo"], ["unknown recipe 'turbo'", "default"]),
+        (["train", "--model", "vgg16"], ["unknown model 'vgg16'", "resnetpreact"]),
+        (["train", "--data", "folder"], ["--dir"]),
+        (["evaluate", "nowhere.keras"], ["nowhere.keras", "does not exist"]),
+    ],
+)
+def test_bad_values_give_a_one_line_error(args, words, capsys, tmp_path):
+    code = main([*args, "--limit", "8"] if args[0] == "train" else args)
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"python -m rnpa {args[0]}: error:")
+    for w in words:
+        assert w in err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--epochs", "0"],
+        ["train", "--epochs", "many"],
+        ["train", "--batch-size", "-3"],
+        ["train", "--lr", "nan"],
+        ["evaluate", "m.keras", "--split", "holdout"],
+        ["fly"],
+    ],
+)
+def test_bad_arguments_exit_non_zero(args, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_tensorboard_logs_or_a_clear_error(tmp_path, capsys):
+    import importlib.util
+
+    out = tmp_path / "tb"
+    args = ["train", "--epochs", "1", "--limit", "64", "--num-stages", "0", "--batch-size", "64",
+            "--steps-per-epoch", "1", "--out", str(out), "--verbose", "0",
+            "--tensorboard"]  # fmt: skip
+    if importlib.util.find_spec("tensorboard") is None:
+        assert main(args) == 2
+        assert "pip install tensorboard" in capsys.readouterr().err
+        assert not out.exists()
+    else:
+        assert main(args) == 0
+        assert any((out / "tensorboard").rglob("events.out.tfevents*"))
