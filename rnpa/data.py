@@ -31,6 +31,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from rnpa.blocks import check_choice, check_positive_int
+
 #: the five classes of flowers32, label i is CLASS_NAMES[i]
 FLOWERS32_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 
@@ -166,22 +168,8 @@ class Data:
 
     def split(self, name: str) -> Any:
         """The pipeline of split ``name`` (``"train"``, ``"val"`` or ``"test"``)."""
-        _check_choice(name, "split", ("train", "val", "test"))
+        check_choice(name, "split", ("train", "val", "test"))
         return getattr(self, name)
-
-
-def _check_choice(value: Any, name: str, allowed: Sequence[Any]) -> Any:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-    return value
-
-
-def _check_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_fraction(value: Any, name: str) -> float:
@@ -222,7 +210,7 @@ def _augment_name(augment: Any) -> str:
             f"augment must be True, False or one of {', '.join(map(repr, AUGMENTATIONS))}; "
             f"got {augment!r}"
         )
-    return _check_choice(augment, "augment", tuple(AUGMENTATIONS))
+    return check_choice(augment, "augment", tuple(AUGMENTATIONS))
 
 
 def pad_and_crop(images: Any, pad: int = 4, seed: int | None = None) -> Any:
@@ -247,7 +235,7 @@ def pad_and_crop(images: Any, pad: int = 4, seed: int | None = None) -> Any:
     """
     import tensorflow as tf
 
-    pad = _check_int(pad, "pad", minimum=0)
+    pad = check_positive_int(pad, "pad", minimum=0)
     if pad == 0:
         return images
     images = tf.convert_to_tensor(images)
@@ -279,7 +267,7 @@ class PadAndCrop(keras.layers.Layer):
 
     def __init__(self, pad: int = 4, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.pad = _check_int(pad, "pad", minimum=0)
+        self.pad = check_positive_int(pad, "pad", minimum=0)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -379,7 +367,7 @@ def pipelines(
 
     if not isinstance(arrays, ArraySplits):
         raise TypeError(f"arrays must be an rnpa.data.ArraySplits, got {type(arrays).__name__}")
-    batch_size = _check_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     augment = _augment_name(augment)
     x_train = arrays.train[0]
     if x_train.ndim != 4 or x_train.shape[-1] != 3 or x_train.dtype != np.uint8:
@@ -556,7 +544,7 @@ def read_folder(
     size = _image_size(image_size)
     val_fraction = _check_fraction(val_fraction, "val_fraction")
     test_fraction = _check_fraction(test_fraction, "test_fraction")
-    seed = _check_int(seed, "seed", minimum=0)
+    seed = check_positive_int(seed, "seed", minimum=0)
     root = Path(directory)
     if not root.exists():
         raise FileNotFoundError(f"directory {str(root)!r} does not exist")
@@ -709,7 +697,7 @@ def read_cifar(
     The validation split is a stratified ``val_fraction`` of the 50,000 training
     images (fixed by ``seed``); the test split is the official 10,000.
     """
-    _check_choice(name, "name", ("cifar10", "cifar100"))
+    check_choice(name, "name", ("cifar10", "cifar100"))
     size = _image_size(image_size)
     module = getattr(keras.datasets, name)
     try:
@@ -849,13 +837,13 @@ def load(
         raise TypeError(f"name must be a dataset name, one of {', '.join(DATASETS)}; got {name!r}")
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
-    batch_size = _check_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     size = _image_size(image_size)
     augment = _augment_name(augment)
     if seed is not None:
-        seed = _check_int(seed, "seed", minimum=0)
+        seed = check_positive_int(seed, "seed", minimum=0)
     if limit is not None:
-        limit = _check_int(limit, "limit")
+        limit = check_positive_int(limit, "limit")
     _check_fraction(val_fraction, "val_fraction")
     _check_fraction(test_fraction, "test_fraction")
     if name == "folder" and directory is None:

@@ -54,14 +54,34 @@ class Evaluation:
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
-    """Counts of (true, predicted) label pairs, ``(num_classes, num_classes)`` int64."""
-    y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
-    y_pred = np.asarray(y_pred).reshape(-1).astype(np.int64)
+    """Count matrix ``C[i, j]``: how many images of true class i were predicted as j.
+
+    Parameters
+    ----------
+    y_true, y_pred : array (N,)
+        Integer labels in ``0..num_classes-1``.
+    num_classes : int
+        Number of classes.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 array ``(num_classes, num_classes)``.
+    """
+    y_true = np.asarray(y_true).ravel()
+    y_pred = np.asarray(y_pred).ravel()
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {y_true.shape} vs {y_pred.shape}")
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    return cm
+        raise ValueError(
+            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
+        )
+    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise ValueError(
+                f"{name} must hold labels in 0..{num_classes - 1}, got {arr.min()}..{arr.max()}"
+            )
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
+    return counts
 
 
 def predict(

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from rnpa import evaluate
+
 #: a colour-blind-safe palette (Okabe-Ito), in the order lines are drawn
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
@@ -206,37 +208,6 @@ def image_grid(
     return fig
 
 
-def confusion_counts(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
-    """Count matrix ``C[i, j]`` = how many images of true class i were predicted as j.
-
-    Parameters
-    ----------
-    y_true, y_pred : array (N,)
-        Integer labels in ``0..num_classes-1``.
-    num_classes : int
-        Number of classes.
-
-    Returns
-    -------
-    numpy.ndarray
-        Integer array ``(num_classes, num_classes)``.
-    """
-    y_true = np.asarray(y_true).ravel()
-    y_pred = np.asarray(y_pred).ravel()
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
-        )
-    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
-        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-            raise ValueError(
-                f"{name} must hold labels in 0..{num_classes - 1}, got {arr.min()}..{arr.max()}"
-            )
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (y_true.astype(int), y_pred.astype(int)), 1)
-    return counts
-
-
 def confusion_matrix(
     y_true: Any, y_pred: Any, class_names: Sequence[str], normalize: bool = False
 ) -> Figure:
@@ -264,7 +235,7 @@ def confusion_matrix(
     if y_pred.ndim == 2:
         y_pred = y_pred.argmax(axis=-1)
     k = len(class_names)
-    counts = confusion_counts(y_true, y_pred, k)
+    counts = evaluate.confusion_matrix(y_true, y_pred, k)
     values: np.ndarray = counts.astype(float)
     if normalize:
         values = values / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -441,7 +412,6 @@ def bar_comparison(
 __all__ = [
     "PALETTE",
     "bar_comparison",
-    "confusion_counts",
     "confusion_matrix",
     "gradient_flow",
     "image_grid",

@@ -34,7 +34,7 @@ from typing import Any
 
 import keras
 
-from rnpa.blocks import check_positive_int
+from rnpa.blocks import check_choice, check_positive_int
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
@@ -142,10 +142,10 @@ class Recipe:
         """Validate every field (raises ValueError/TypeError naming it)."""
         from rnpa.data import AUGMENTATIONS
 
-        _choice(self.optimizer, "optimizer", OPTIMIZERS)
-        _choice(self.schedule, "schedule", SCHEDULES)
-        _choice(self.precision, "precision", PRECISIONS)
-        _choice(self.augment, "augment", tuple(AUGMENTATIONS))
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_choice(self.schedule, "schedule", SCHEDULES)
+        check_choice(self.precision, "precision", PRECISIONS)
+        check_choice(self.augment, "augment", tuple(AUGMENTATIONS))
         _number(self.learning_rate, "learning_rate", 0, None, open_low=True)
         check_positive_int(self.epochs, "epochs")
         check_positive_int(self.batch_size, "batch_size")
@@ -184,11 +184,6 @@ class Recipe:
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
         return d
-
-
-def _choice(value: Any, name: str, allowed: tuple[Any, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
 
 
 def _number(
@@ -330,7 +325,7 @@ def cpu_has_bf16() -> bool:
 
 def resolve_precision(precision: str = "auto") -> str:
     """The Keras dtype policy name for ``precision`` on this machine."""
-    _choice(precision, "precision", PRECISIONS)
+    check_choice(precision, "precision", PRECISIONS)
     if precision != "auto":
         return precision
     import tensorflow as tf

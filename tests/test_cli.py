@@ -88,17 +88,27 @@ def test_bad_arguments_exit_non_zero(args, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def test_tensorboard_logs_or_a_clear_error(tmp_path, capsys):
-    import importlib.util
-
-    out = tmp_path / "tb"
-    args = ["train", "--epochs", "1", "--limit", "64", "--num-stages", "0", "--batch-size", "64",
+def _tensorboard_args(out):
+    return ["train", "--epochs", "1", "--limit", "64", "--num-stages", "0", "--batch-size", "64",
             "--steps-per-epoch", "1", "--out", str(out), "--verbose", "0",
             "--tensorboard"]  # fmt: skip
-    if importlib.util.find_spec("tensorboard") is None:
-        assert main(args) == 2
-        assert "pip install tensorboard" in capsys.readouterr().err
-        assert not out.exists()
-    else:
-        assert main(args) == 0
-        assert any((out / "tensorboard").rglob("events.out.tfevents*"))
+
+
+def test_tensorboard_logs(tmp_path):
+    out = tmp_path / "tb"
+    assert main(_tensorboard_args(out)) == 0
+    assert any((out / "tensorboard").rglob("events.out.tfevents*"))
+
+
+def test_tensorboard_missing_gives_a_clear_error(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    def find_spec(name, *args):
+        return None if name == "tensorboard" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    out = tmp_path / "tb"
+    assert main(_tensorboard_args(out)) == 2
+    assert "pip install tensorboard" in capsys.readouterr().err
+    assert not out.exists()

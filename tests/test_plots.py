@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from rnpa import plots  # noqa: E402
+from rnpa import evaluate, plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +121,7 @@ def test_confusion_matrix_counts_match_an_independent_count():
     expected = np.zeros((4, 4), dtype=int)
     for t, p in zip(y_true, y_pred, strict=True):
         expected[t, p] += 1
-    np.testing.assert_array_equal(plots.confusion_counts(y_true, y_pred, 4), expected)
+    np.testing.assert_array_equal(evaluate.confusion_matrix(y_true, y_pred, 4), expected)
     fig = plots.confusion_matrix(y_true, y_pred, ["a", "b", "c", "d"])
     ax = fig.axes[0]
     np.testing.assert_array_equal(ax.get_images()[0].get_array(), expected)
