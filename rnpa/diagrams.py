@@ -1,6 +1,6 @@
 """The course's diagrams, drawn by code with matplotlib.
 
-Four figures, each returned as a :class:`matplotlib.figure.Figure` that is never
+Five figures, each returned as a :class:`matplotlib.figure.Figure` that is never
 shown (so it works inline in JupyterLab and Colab, and headless in tests):
 
 * :func:`unit_comparison`: the original unit (He et al. 2015) beside the full
@@ -11,7 +11,9 @@ shown (so it works inline in JupyterLab and Colab, and headless in tests):
 * :func:`network_diagram`: the whole 2017 network, read from
   :func:`rnpa.ResNetPreAct` so the drawing follows the code;
 * :func:`gradient_highway`: a stack of pre-activation units, the identity path
-  as a highway for the signal forward and the gradient backward (eqs. 4-5).
+  as a highway for the signal forward and the gradient backward (eqs. 4-5);
+* :func:`plain_vs_residual`: a plain block beside a residual block, the idea of
+  He et al. 2015 (their fig. 2) in the course's style.
 
 :data:`DIAGRAMS` maps a name to each of them, :func:`save_all` writes them as PNG
 and SVG (the same bytes on every run), and ``python -m rnpa diagrams images/``
@@ -305,11 +307,14 @@ def _arrow(
 
 
 def _legend(fig: Figure, kinds: Sequence[str], identity: bool = True, gradient: bool = False,
-            ncol: int | None = None) -> None:
-    """Put a legend of the box colours (and path styles) at the bottom of ``fig``."""
+            ncol: int | None = None, labels: dict[str, str] | None = None) -> None:
+    """Put a legend of the box colours (and path styles) at the bottom of ``fig``.
+
+    ``labels`` replaces the usual name of a kind of box, e.g. ``{"conv": "weight layer"}``.
+    """
+    names = {**_LEGEND_LABELS, **(labels or {})}
     handles: list[Any] = [
-        Patch(facecolor=PALETTE[k][0], edgecolor=PALETTE[k][1], label=_LEGEND_LABELS[k])
-        for k in kinds
+        Patch(facecolor=PALETTE[k][0], edgecolor=PALETTE[k][1], label=names[k]) for k in kinds
     ]
     if identity:
         handles.append(Line2D([], [], color=_IDENTITY, lw=_IDENTITY_LW, label="identity path"))
@@ -861,6 +866,92 @@ def gradient_highway(num_units: int = 4) -> Figure:
 
 
 # ----------------------------------------------------------------------------
+# 5. a plain block against a residual block: the residual idea
+# ----------------------------------------------------------------------------
+def _block_panel(ax: Axes, residual: bool) -> None:
+    """Draw a block of two weight layers, plain or with an identity shortcut.
+
+    Both panels share one column and the same rows, so the residual block reads as
+    the plain one with the addition (and the shortcut into it) put in.
+    """
+    cx, hx = 0.0, 1.6  # main column, shortcut column
+    first_y = -1.25
+    w1_y, relu1_y, w2_y = first_y, first_y - _STEP, first_y - 2 * _STEP
+    add_y = w2_y - _STEP
+    relu2_y = add_y - _POST_STEP
+    out_y = relu2_y - _POST_STEP
+    x = _box(ax, cx, 0.0, "$x$", "tensor", w=1.1, fontsize=13)
+    w1 = _box(ax, cx, w1_y, "weight layer", "conv")
+    relu1 = _box(ax, cx, relu1_y, "ReLU", "relu", w=1.3)
+    w2 = _box(ax, cx, w2_y, "weight layer", "conv")
+    relu2 = _box(ax, cx, relu2_y, "ReLU", "relu", w=1.3)
+    _arrow(ax, x.bottom, w1.top)
+    _arrow(ax, w1.bottom, relu1.top)
+    _arrow(ax, relu1.bottom, w2.top)
+    if residual:
+        out = _box(ax, cx, out_y, "$y$", "tensor", w=1.1, fontsize=13)
+        plus = _add(ax, cx, add_y)
+        _arrow(ax, w2.bottom, plus.top)
+        _arrow(ax, plus.bottom, relu2.top)
+        _arrow(ax, relu2.bottom, out.top)
+        # a dashed frame around F, and its name
+        pad = 0.16
+        top_f, bot_f = w1.top[1] + pad, w2.bottom[1] - pad
+        ax.add_patch(
+            FancyBboxPatch(
+                (cx - 0.85 - pad, bot_f), 1.7 + 2 * pad, top_f - bot_f,
+                boxstyle="round,pad=0,rounding_size=0.18", facecolor="none",
+                edgecolor="#9aa5b1", linestyle=(0, (4, 3)), linewidth=1.1, zorder=0.5,
+            )
+        )
+        ax.text(cx - 1.15, (top_f + bot_f) / 2, r"$\mathcal{F}(x)$", ha="right", va="center",
+                fontsize=13)
+        # the identity shortcut: from x around the weight layers into the addition
+        split_y = (x.bottom[1] + top_f) / 2
+        _dot(ax, cx, split_y)
+        _arrow(ax, (cx, split_y), (hx, split_y), (hx, add_y), plus.right,
+               color=_IDENTITY, lw=_IDENTITY_LW)
+        ax.text(hx + 0.16, (split_y + add_y) / 2, "identity $x$", rotation=90, ha="left",
+                va="center", fontsize=10.5, style="italic", color=_IDENTITY)
+        ax.text(cx - 0.35, add_y, r"$\mathcal{F}(x) + x$", ha="right", va="center",
+                fontsize=12)
+        equation = r"$\mathcal{H}(x) = \mathcal{F}(x) + x$"
+    else:
+        out = _box(ax, cx, out_y, r"$\mathcal{H}(x)$", "tensor", w=1.1, fontsize=13)
+        _arrow(ax, w2.bottom, relu2.top)
+        _arrow(ax, relu2.bottom, out.top)
+        equation = r"$\mathcal{H}(x)$ learned directly"
+    ax.text((ax.get_xlim()[0] + ax.get_xlim()[1]) / 2, out_y - 0.85, equation, ha="center",
+            va="center", fontsize=14)
+
+
+def plain_vs_residual() -> Figure:
+    """Draw a plain block beside a residual block: the residual idea.
+
+    Left: two weight layers, each followed by a ReLU, that must learn the wanted
+    mapping :math:`\\mathcal{H}(x)` directly. Right: the same layers with an identity
+    shortcut from ``x`` (the thick line) added to their output before the last
+    ReLU, so they only learn the residual :math:`\\mathcal{F}(x) = \\mathcal{H}(x) - x`
+    (the idea of He et al. 2015, fig. 2, drawn in the course's style).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, titled "Plain block" and "Residual block".
+    """
+    with _style():
+        out_y = -1.25 - 3 * _STEP - 2 * _POST_STEP
+        extent = (-2.45, 2.6, out_y - 1.25, 0.45)
+        fig, (left, right) = _figure([extent, extent], gap=0.5)
+        _block_panel(left, residual=False)
+        _block_panel(right, residual=True)
+        left.set_title("Plain block")
+        right.set_title("Residual block")
+        _legend(fig, ("conv", "relu", "add"), labels={"conv": "weight layer"})
+    return fig
+
+
+# ----------------------------------------------------------------------------
 # all diagrams: registry, files, command line
 # ----------------------------------------------------------------------------
 #: every diagram by the name of its files
@@ -869,6 +960,7 @@ DIAGRAMS: dict[str, Callable[[], Figure]] = {
     "bottleneck_vs_basic": bottleneck_vs_basic,
     "network": network_diagram,
     "gradient_highway": gradient_highway,
+    "plain_vs_residual": plain_vs_residual,
 }
 
 
@@ -982,6 +1074,7 @@ __all__ = [
     "bottleneck_vs_basic",
     "network_diagram",
     "gradient_highway",
+    "plain_vs_residual",
     "save_all",
     "register_cli",
 ]

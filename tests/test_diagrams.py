@@ -9,6 +9,7 @@ import keras
 import matplotlib
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -17,7 +18,9 @@ from rnpa import diagrams
 from rnpa.__main__ import main
 
 REPO_IMAGES = Path(__file__).resolve().parents[1] / "images"
-NAMES = ("unit_comparison", "bottleneck_vs_basic", "network", "gradient_highway")
+NAMES = (
+    "unit_comparison", "bottleneck_vs_basic", "network", "gradient_highway", "plain_vs_residual",
+)
 FILES = sorted(f"{name}.{ext}" for name in NAMES for ext in ("png", "svg"))
 
 
@@ -46,9 +49,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ---------------------------------------------------------------------------
 # the figures
 # ---------------------------------------------------------------------------
-def test_registry_names_the_four_diagrams():
+def test_registry_names_the_five_diagrams():
     assert tuple(diagrams.DIAGRAMS) == NAMES
     assert diagrams.DIAGRAMS["network"] is diagrams.network_diagram
+    assert diagrams.DIAGRAMS["plain_vs_residual"] is diagrams.plain_vs_residual
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -193,10 +197,52 @@ def test_gradient_highway_rejects_bad_num_units(bad, error):
         diagrams.gradient_highway(bad)
 
 
+def _column(ax) -> list[str]:
+    """Labels of the boxes in the main column (x = 0), top to bottom, and "+"."""
+    return [text for text, x, _ in sorted(positioned(ax), key=lambda t: -t[2]) if x == 0.0]
+
+
+def test_plain_vs_residual_adds_only_the_shortcut():
+    fig = diagrams.plain_vs_residual()
+    plain, residual = fig.axes
+    assert plain.get_title() == "Plain block"
+    assert residual.get_title() == "Residual block"
+    layers = ["$x$", "weight layer", "ReLU", "weight layer"]
+    # the plain block: x -> weight -> ReLU -> weight -> ReLU -> H(x), no addition
+    assert _column(plain) == [*layers, "ReLU", r"$\mathcal{H}(x)$"]
+    assert [t for t, _, _ in positioned(plain)].count("+") == 0
+    # the residual block: the same layers, then the addition, then the ReLU
+    assert _column(residual) == [*layers, "+", "ReLU", "$y$"]
+    strings = [t for t, _, _ in positioned(residual)]
+    assert strings.count("+") == 1
+    assert r"$\mathcal{F}(x)$" in strings  # the branch
+    assert "identity $x$" in strings  # the shortcut
+    assert r"$\mathcal{F}(x) + x$" in strings  # at the addition
+    # the equations under the panels
+    assert r"$\mathcal{H}(x)$ learned directly" in [t for t, _, _ in positioned(plain)]
+    assert r"$\mathcal{H}(x) = \mathcal{F}(x) + x$" in strings
+    # the identity path is drawn thick, and only in the residual panel
+    def thick(ax):
+        return [
+            a for a in [*ax.lines, *ax.patches]
+            if a.get_linewidth() == diagrams._IDENTITY_LW
+        ]
+
+    assert thick(residual) and not thick(plain)
+    # the figure's texts do not run into each other
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text() != "+"]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert not a.overlaps(b), (a, b)
+
+
 # ---------------------------------------------------------------------------
 # files and command line
 # ---------------------------------------------------------------------------
-def test_save_all_writes_eight_files_and_nothing_else(rendered):
+def test_save_all_writes_ten_files_and_nothing_else(rendered):
+    assert len(FILES) == 10
     assert sorted(p.name for p in rendered.iterdir()) == FILES  # no temporary files left
     png = Image.open(rendered / "network.png")
     assert png.format == "PNG"
