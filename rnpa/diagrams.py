@@ -369,18 +369,8 @@ def _unit_panel(ax: Axes, branch: Sequence[tuple[str, str]], rows: int, post_rel
     for a, b in zip(boxes[:-1], boxes[1:], strict=True):
         _arrow(ax, a.bottom, b.top)
     _arrow(ax, boxes[-1].bottom, (bx, add_y), plus.left)
-    # a dashed frame around F, and its name
-    pad = 0.16
-    top_f, bot_f = boxes[0].top[1] + pad, boxes[-1].bottom[1] - pad
-    ax.add_patch(
-        FancyBboxPatch(
-            (bx - 0.85 - pad, bot_f), 1.7 + 2 * pad, top_f - bot_f,
-            boxstyle="round,pad=0,rounding_size=0.18", facecolor="none",
-            edgecolor="#9aa5b1", linestyle=(0, (4, 3)), linewidth=1.1, zorder=0.5,
-        )
-    )
-    ax.text(bx - 1.15, (top_f + bot_f) / 2, r"$\mathcal{F}(x_l)$", ha="right", va="center",
-            fontsize=13)
+    label = r"$\mathcal{F}(x_l)$"
+    top_f, bot_f = _branch_frame(ax, bx, boxes[0].top[1], boxes[-1].bottom[1], label)
     # the identity path: a straight line from x_l to the addition
     _arrow(ax, xl.bottom, plus.top, color=_IDENTITY, lw=_IDENTITY_LW)
     ax.text(hx + 0.16, (split_y + add_y) / 2, "identity", rotation=90, ha="left", va="center",
@@ -402,6 +392,21 @@ def _unit_panel(ax: Axes, branch: Sequence[tuple[str, str]], rows: int, post_rel
         equation = r"$x_{l+1} = x_l + \mathcal{F}(x_l)$"
     ax.text((ax.get_xlim()[0] + ax.get_xlim()[1]) / 2, out_y - 0.85, equation, ha="center",
             va="center", fontsize=14)
+
+
+def _branch_frame(ax: Any, cx: float, top: float, bottom: float, label: str) -> tuple[float, float]:
+    """Draw the dashed frame around a residual branch F and its name; return its top and bottom."""
+    pad = 0.16
+    top_f, bot_f = top + pad, bottom - pad
+    ax.add_patch(
+        FancyBboxPatch(
+            (cx - 0.85 - pad, bot_f), 1.7 + 2 * pad, top_f - bot_f,
+            boxstyle="round,pad=0,rounding_size=0.18", facecolor="none",
+            edgecolor="#9aa5b1", linestyle=(0, (4, 3)), linewidth=1.1, zorder=0.5,
+        )
+    )
+    ax.text(cx - 1.15, (top_f + bot_f) / 2, label, ha="right", va="center", fontsize=13)
+    return top_f, bot_f
 
 
 def unit_comparison() -> Figure:
@@ -894,18 +899,7 @@ def _block_panel(ax: Axes, residual: bool) -> None:
         _arrow(ax, w2.bottom, plus.top)
         _arrow(ax, plus.bottom, relu2.top)
         _arrow(ax, relu2.bottom, out.top)
-        # a dashed frame around F, and its name
-        pad = 0.16
-        top_f, bot_f = w1.top[1] + pad, w2.bottom[1] - pad
-        ax.add_patch(
-            FancyBboxPatch(
-                (cx - 0.85 - pad, bot_f), 1.7 + 2 * pad, top_f - bot_f,
-                boxstyle="round,pad=0,rounding_size=0.18", facecolor="none",
-                edgecolor="#9aa5b1", linestyle=(0, (4, 3)), linewidth=1.1, zorder=0.5,
-            )
-        )
-        ax.text(cx - 1.15, (top_f + bot_f) / 2, r"$\mathcal{F}(x)$", ha="right", va="center",
-                fontsize=13)
+        top_f, bot_f = _branch_frame(ax, cx, w1.top[1], w2.bottom[1], r"$\mathcal{F}(x)$")
         # the identity shortcut: from x around the weight layers into the addition
         split_y = (x.bottom[1] + top_f) / 2
         _dot(ax, cx, split_y)
