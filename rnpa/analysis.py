@@ -42,6 +42,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from rnpa.blocks import check_positive_int
+
 #: the values :func:`gradient_norms` accepts for ``where``
 WHERE = ("units", "weights")
 
@@ -186,12 +188,6 @@ def _kernel_tuple(value: Any, name: str, ndim: int = 2) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _batch(model: keras.Model, x: Any, name: str = "x") -> np.ndarray:
     """Return ``x`` as a float32 array shaped like the model's input, or raise."""
     try:
@@ -267,11 +263,11 @@ def conv_macs(
             f"input_shape must be (height, width, channels) without the batch axis, "
             f"got {input_shape!r}"
         )
-    h, w, c_in = (_positive_int(v, "input_shape") for v in input_shape)
-    filters = _positive_int(filters, "filters")
+    h, w, c_in = (check_positive_int(v, "input_shape") for v in input_shape)
+    filters = check_positive_int(filters, "filters")
     kh, kw = _kernel_tuple(kernel_size, "kernel_size")
     sh, sw = _kernel_tuple(strides, "strides")
-    groups = _positive_int(groups, "groups")
+    groups = check_positive_int(groups, "groups")
     if c_in % groups or filters % groups:
         raise ValueError(
             f"groups={groups} must divide the input channels ({c_in}) and filters ({filters})"
@@ -310,12 +306,12 @@ def conv_params(
     >>> conv_params(32, 128, 1, use_bias=True)  # conv1c of the original network
     4224
     """
-    c_in = _positive_int(c_in, "c_in")
-    c_out = _positive_int(c_out, "c_out")
+    c_in = check_positive_int(c_in, "c_in")
+    c_out = check_positive_int(c_out, "c_out")
     kh, kw = _kernel_tuple(kernel_size, "kernel_size")
     if not isinstance(use_bias, bool):
         raise TypeError(f"use_bias must be True or False, got {use_bias!r}")
-    groups = _positive_int(groups, "groups")
+    groups = check_positive_int(groups, "groups")
     if c_in % groups or c_out % groups:
         raise ValueError(f"groups={groups} must divide c_in ({c_in}) and c_out ({c_out})")
     return kh * kw * (c_in // groups) * c_out + (c_out if use_bias else 0)

@@ -196,7 +196,7 @@ def residual_unit(
             h = layers.Activation("relu", name=f"relu{label}a")(h)
         else:
             h = x
-        # the projection sees the pre-activated input (He et al. 2016, fig. 5 code)
+        # the projection sees the pre-activated input, as in the authors' code for He et al. 2016
         skip = (
             _conv(out_channels, 1, strides, reg, False, f"proj{label}")(h)
             if needs_projection

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rnpa._files import write_atomic
+
 #: the profiles a notebook knows: ``full`` for learners, ``quick`` for CI and a
 #: fast classroom check
 PROFILES = ("full", "quick")
@@ -144,18 +146,6 @@ def pip_source(repo_url: str) -> str:
     return f"rnpa @ git+https://github.com/{owner}/{repo}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _lessons(notebooks_dir: str | os.PathLike) -> list[Path]:
     folder = Path(notebooks_dir)
     if not folder.is_dir():
@@ -220,7 +210,7 @@ def update_badges(
         if text != raw:
             pending.append((path, text))
     for path, text in pending:
-        _write_atomic(path, text)
+        write_atomic(path, text)
     return [path for path, _ in pending]
 
 
@@ -340,9 +330,9 @@ def run_course(
                 nb = clean_notebook(json.loads(executed.read_text(encoding="utf-8")))
                 text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
                 if out is not None:
-                    _write_atomic(out / path.name, text)
+                    write_atomic(out / path.name, text)
                 if inplace:
-                    _write_atomic(path, text)
+                    write_atomic(path, text)
     finally:
         for key, value in saved.items():
             if value is None:

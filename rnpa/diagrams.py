@@ -34,7 +34,6 @@ import functools
 import io
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch
 
+from rnpa._files import write_atomic
 from rnpa.blocks import check_positive_int
 from rnpa.models import ORIGINAL_FILTERS, ORIGINAL_STEM_FILTERS, ResNetPreAct
 
@@ -985,20 +985,6 @@ def _render(fig: Figure, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_all(out_dir: str | os.PathLike[str] = "images") -> list[Path]:
     """Write every diagram of :data:`DIAGRAMS` as ``{name}.png`` and ``{name}.svg``.
 
@@ -1029,7 +1015,7 @@ def save_all(out_dir: str | os.PathLike[str] = "images") -> list[Path]:
         fig = draw()
         for fmt in ("png", "svg"):
             path = out / f"{name}.{fmt}"
-            _write_atomic(path, _render(fig, fmt))
+            write_atomic(path, _render(fig, fmt))
             written.append(path)
     return written
 

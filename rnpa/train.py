@@ -34,6 +34,7 @@ from typing import Any
 
 import keras
 
+from rnpa._files import write_atomic
 from rnpa.blocks import check_choice, check_positive_int
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -415,13 +416,6 @@ def _atomic_save(model: keras.Model, path: Path) -> None:
             os.remove(tmp)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 class StopOnNaN(keras.callbacks.Callback):
     """Stop training when the loss becomes NaN or infinite, with a message.
 
@@ -661,7 +655,7 @@ def fit(
         ]
         if tensorboard:
             cbs.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
-        _atomic_write_text(
+        write_atomic(
             out / "recipe.json",
             json.dumps(
                 {"recipe": recipe.to_dict(), "dataset": data.name, "batch_size": data.batch_size,
