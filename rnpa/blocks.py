@@ -33,6 +33,8 @@ from typing import Any
 
 from keras import layers, regularizers
 
+from rnpa.layers import BatchNormalization
+
 KINDS = ("bottleneck", "basic")
 ORDERS = ("pre", "post")
 _N_CONVS = {"bottleneck": 3, "basic": 2}
@@ -192,7 +194,7 @@ def residual_unit(
 
     if order == "pre":
         if preactivate_input:
-            h = layers.BatchNormalization(name=f"bn{label}a")(x)
+            h = BatchNormalization(name=f"bn{label}a")(x)
             h = layers.Activation("relu", name=f"relu{label}a")(h)
         else:
             h = x
@@ -205,7 +207,7 @@ def residual_unit(
         for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides, strict=True)):
             sfx = _SUFFIXES[i]
             if i > 0:
-                h = layers.BatchNormalization(name=f"bn{label}{sfx}")(h)
+                h = BatchNormalization(name=f"bn{label}{sfx}")(h)
                 h = layers.Activation("relu", name=f"relu{label}{sfx}")(h)
             h = _conv(f, k, s, reg, last_bias and i == n - 1, f"conv{label}{sfx}")(h)
         if shortcut:
@@ -217,13 +219,13 @@ def residual_unit(
     for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides, strict=True)):
         sfx = _SUFFIXES[i]
         h = _conv(f, k, s, reg, last_bias and i == n - 1, f"conv{label}{sfx}")(h)
-        h = layers.BatchNormalization(name=f"bn{label}{sfx}")(h)
+        h = BatchNormalization(name=f"bn{label}{sfx}")(h)
         if i < n - 1:
             h = layers.Activation("relu", name=f"relu{label}{sfx}")(h)
     if shortcut:
         if needs_projection:
             skip = _conv(out_channels, 1, strides, reg, False, f"proj{label}")(x)
-            skip = layers.BatchNormalization(name=f"bnproj{label}")(skip)
+            skip = BatchNormalization(name=f"bnproj{label}")(skip)
         else:
             skip = x
         h = layers.Add(name=f"merge{label}")([h, skip])

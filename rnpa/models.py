@@ -30,6 +30,7 @@ from rnpa.blocks import (
     residual_block,
     residual_unit,
 )
+from rnpa.layers import BatchNormalization
 
 #: the bottleneck unit of the original network: 128 -> 32 -> 32 -> 128 channels
 ORIGINAL_FILTERS = (32, 32, 128)
@@ -136,13 +137,13 @@ def ResNetPreAct(  # noqa: N802 (the original's name)
         kernel_regularizer=l2,
         name="conv0",
     )(img_input)
-    x = layers.BatchNormalization(name="bn0")(x)
+    x = BatchNormalization(name="bn0")(x)
     x = layers.Activation("relu", name="relu0")(x)
 
     for stage in range(1, num_stages + 1):
         x = residual_block(x, ORIGINAL_FILTERS, stage=stage, reg=reg, use_shortcuts=use_shortcuts)
 
-    x = layers.BatchNormalization(name="bnF")(x)
+    x = BatchNormalization(name="bnF")(x)
     x = layers.Activation("relu", name="reluF")(x)
     if use_final_conv:
         x = layers.Conv2D(64, (3, 3), padding="same", kernel_regularizer=l2, name="convF")(x)
@@ -249,7 +250,7 @@ def _cifar_network(
     if order == "post":
         # the original network: conv-BN-ReLU stem; the pre-activation network
         # leaves BN-ReLU to the first unit
-        x = layers.BatchNormalization(name="bn0")(x)
+        x = BatchNormalization(name="bn0")(x)
         x = layers.Activation("relu", name="relu0")(x)
     for s, width in enumerate(CIFAR_WIDTHS, start=1):
         filters = (width, width, 4 * width) if bottleneck else (width, width)
@@ -265,7 +266,7 @@ def _cifar_network(
                 reg=reg,
             )
     if order == "pre":
-        x = layers.BatchNormalization(name="bnF")(x)
+        x = BatchNormalization(name="bnF")(x)
         x = layers.Activation("relu", name="reluF")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dense(num_classes, activation="softmax", name="fc")(x)
