@@ -46,8 +46,10 @@ AUGMENTATIONS = {
     "crop": "random horizontal flip and pad-4-and-random-crop (He et al. 2016)",
     "original": "random horizontal flip, zoom +-20% and shear 0.2 (the 2017 notebook's "
     "ImageDataGenerator)",
-    "default": "flip, pad-4 crop, mild zoom (+-10%) and a small contrast/brightness "
-    "jitter (rnpa's default for flowers32)",
+    "default": "random horizontal flip, zoom +-10% and pad-4-and-random-crop (rnpa's "
+    "default for flowers32)",
+    "strong": "random horizontal flip, rotation +-15 degrees, zoom in up to 30% (out up "
+    "to 10%) and pad-4-and-random-crop",
 }
 
 #: the full-size flower photos (the archive flowers32 was made from)
@@ -286,6 +288,117 @@ class PadAndCrop(keras.layers.Layer):
         return {**super().get_config(), "pad": self.pad, "seed": self.seed}
 
 
+def make_mixing(mixup: float = 0.0, cutmix: float = 0.0, seed: int | None = None) -> Any:
+    """Return ``mix(images, labels)``: MixUp or CutMix of a batch with itself, shuffled.
+
+    MixUp (Zhang et al. 2018, arXiv:1710.09412) blends every image with another
+    image of the batch, ``lam * x + (1 - lam) * x[perm]``; CutMix (Yun et al.
+    2019, arXiv:1905.04899) pastes a rectangle of the other image instead, of
+    area ``1 - lam``. The labels (one-hot or soft) are mixed in the same
+    proportion, so the loss must be a categorical cross-entropy. ``lam`` is drawn
+    from Beta(alpha, alpha) once per batch. With both on, each batch gets one of
+    the two, with equal chance.
+
+    Parameters
+    ----------
+    mixup, cutmix : float
+        The alpha of each (>= 0; 0 turns it off).
+    seed : int, optional
+        Seed of the draws (a generator: every call draws anew).
+
+    Returns
+    -------
+    callable
+        ``mix(images, labels) -> (images, labels)`` on float batches ``(n, h, w,
+        c)`` and float labels ``(n, classes)``, usable in ``tf.data.Dataset.map``;
+        ``None`` when both alphas are 0.
+    """
+    import tensorflow as tf
+
+    for name, value in (("mixup", mixup), ("cutmix", cutmix)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            raise ValueError(f"{name} must be a number >= 0 (0: off), got {value!r}")
+    if not mixup and not cutmix:
+        return None
+    gen = keras.random.SeedGenerator(seed)
+
+    def draw_lam(alpha: float) -> Any:
+        a = keras.random.gamma([], alpha, seed=gen)
+        b = keras.random.gamma([], alpha, seed=gen)
+        return tf.cast(a / (a + b), tf.float32)
+
+    def mix(images: Any, labels: Any) -> tuple[Any, Any]:
+        images = tf.convert_to_tensor(images)
+        labels = tf.cast(labels, tf.float32)
+        shape = tf.shape(images)
+        n, h, w = shape[0], shape[1], shape[2]
+        perm = keras.random.shuffle(tf.range(n), seed=gen)
+        other_x = tf.gather(images, perm)
+        other_y = tf.gather(labels, perm)
+
+        def do_mixup() -> tuple[Any, Any]:
+            lam = draw_lam(mixup)
+            x = lam * images + (1.0 - lam) * other_x
+            return tf.cast(x, images.dtype), lam
+
+        def do_cutmix() -> tuple[Any, Any]:
+            lam = draw_lam(cutmix)
+            cut = tf.sqrt(1.0 - lam)
+            ch = tf.cast(tf.round(cut * tf.cast(h, tf.float32)), tf.int32)
+            cw = tf.cast(tf.round(cut * tf.cast(w, tf.float32)), tf.int32)
+            cy = keras.random.randint([], 0, h, dtype="int32", seed=gen)
+            cx = keras.random.randint([], 0, w, dtype="int32", seed=gen)
+            y0, y1 = (
+                tf.clip_by_value(cy - ch // 2, 0, h),
+                tf.clip_by_value(cy + (ch + 1) // 2, 0, h),
+            )
+            x0, x1 = (
+                tf.clip_by_value(cx - cw // 2, 0, w),
+                tf.clip_by_value(cx + (cw + 1) // 2, 0, w),
+            )
+            rows = tf.logical_and(tf.range(h) >= y0, tf.range(h) < y1)
+            cols = tf.logical_and(tf.range(w) >= x0, tf.range(w) < x1)
+            box = tf.logical_and(rows[:, None], cols[None, :])[None, :, :, None]
+            x = tf.where(box, other_x, images)
+            # the label weight is the share of pixels actually kept (the box is clipped)
+            area = tf.cast((y1 - y0) * (x1 - x0), tf.float32)
+            return x, 1.0 - area / tf.cast(h * w, tf.float32)
+
+        if mixup and cutmix:
+            coin = keras.random.uniform([], seed=gen)
+            x, lam = tf.cond(coin < 0.5, do_mixup, do_cutmix)
+        else:
+            x, lam = do_mixup() if mixup else do_cutmix()
+        return tf.ensure_shape(x, images.shape), lam * labels + (1.0 - lam) * other_y
+
+    return mix
+
+
+#: batches the training and evaluation pipelines prepare ahead of the model
+PREFETCH_BATCHES = 2
+
+
+def pipeline_options() -> Any:
+    """The ``tf.data.Options`` of every pipeline :func:`load` returns.
+
+    Autotuning is off. With it on, Keras' ``fit`` (a new iterator every epoch)
+    stalled for 0 to 4 s at the start of most epochs on a 2-core CPU, while the
+    autotuner's background thread of the previous iterator was torn down: up to
+    half of a 7 s epoch of flowers32 (``bench/README.md``). The pipelines are
+    in-memory arrays, batched before they are mapped, so fixed settings (one
+    map call per batch, :data:`PREFETCH_BATCHES` prefetched) lose nothing.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 def make_augmentation(
     augment: str = "default", image_size: int | Sequence[int] = 32, seed: int | None = None
 ) -> keras.Sequential:
@@ -296,7 +409,8 @@ def make_augmentation(
     augment : str
         One of :data:`AUGMENTATIONS`: ``"none"``, ``"flip"``, ``"crop"``
         (flip + pad-4 crop, He et al. 2016), ``"original"`` (flip, zoom, shear,
-        the 2017 notebook) or ``"default"``.
+        the 2017 notebook), ``"default"`` (flip, mild zoom, crop) or ``"strong"``
+        (flip, rotation, stronger zoom, crop).
     image_size : int or (int, int)
         Image height and width; the crop pads ``4 * size / 32`` pixels.
     seed : int, optional
@@ -321,7 +435,10 @@ def make_augmentation(
         steps.append(L.RandomShear(x_factor=0.2, fill_mode="nearest", seed=seed))
     if name == "default":
         steps.append(L.RandomZoom((-0.1, 0.1), fill_mode="reflect", seed=seed))
-    if name in ("crop", "default"):
+    if name == "strong":
+        steps.append(L.RandomRotation(15 / 360, fill_mode="reflect", seed=seed))
+        steps.append(L.RandomZoom((-0.3, 0.1), fill_mode="reflect", seed=seed))
+    if name in ("crop", "default", "strong"):
         steps.append(PadAndCrop(pad, seed=seed))
     return keras.Sequential(steps or [L.Identity()], name=f"augment_{name}")
 
@@ -389,10 +506,10 @@ def pipelines(
 
     def evaluation(split: tuple[np.ndarray, np.ndarray]) -> Any:
         ds = tf.data.Dataset.from_tensor_slices(split).batch(batch_size)
-        ds = ds.map(normalise, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(normalise)
         if cache:
             ds = ds.cache()
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return ds.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
 
     n = len(arrays.train[0])
     train = tf.data.Dataset.from_tensor_slices(arrays.train)
@@ -401,7 +518,7 @@ def pipelines(
     if shuffle:
         train = train.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     train = train.batch(batch_size, drop_remainder=drop_remainder)
-    train = train.map(normalise, num_parallel_calls=tf.data.AUTOTUNE)
+    train = train.map(normalise)
     if augment != "none":
 
         def augment_pair(images: Any, labels: Any) -> tuple[Any, Any]:
@@ -410,7 +527,7 @@ def pipelines(
         # one call at a time: the random layers advance their seed state in order,
         # so a seeded run sees the same augmentations (the ops are multi-threaded)
         train = train.map(augment_pair)
-    train = train.prefetch(tf.data.AUTOTUNE)
+    train = train.prefetch(PREFETCH_BATCHES).with_options(pipeline_options())
     return Data(
         name=name,
         train=train,

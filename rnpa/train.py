@@ -99,6 +99,9 @@ class Recipe:
         built network keeps its own, so :func:`fit` only reports it.
     label_smoothing : float
         Label smoothing of the cross-entropy, 0 to 1.
+    mixup, cutmix : float
+        Alpha of MixUp / CutMix of the training batches (``rnpa.data.make_mixing``;
+        0: off; both on: one or the other per batch).
     epochs, batch_size : int
         Length of training and images per batch.
     augment : str
@@ -110,8 +113,8 @@ class Recipe:
         Keep an exponential moving average of the weights with this momentum
         and use it as the final weights (``None``: off).
     precision : {"auto", "float32", "mixed_float16", "mixed_bfloat16"}
-        ``auto``: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with
-        AVX-512 BF16 or AMX, float32 otherwise.
+        ``auto``: mixed_float16 on a GPU, float32 on a CPU (mixed_bfloat16
+        was slower on a CPU with AMX, see ``bench/README.md``; ask for it by name).
     jit_compile : bool or "auto"
         XLA; ``auto`` is Keras' choice (on with a GPU, off on a CPU, where it
         is slower for this network).
@@ -132,6 +135,8 @@ class Recipe:
     weight_decay: float = 0.0
     reg: float = 0.0
     label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
     augment: str = "default"
     bn_momentum: float | None = None
     ema: float | None = None
@@ -155,6 +160,8 @@ class Recipe:
         _number(self.weight_decay, "weight_decay", 0, None)
         _number(self.reg, "reg", 0, None)
         _number(self.label_smoothing, "label_smoothing", 0, 1)
+        _number(self.mixup, "mixup", 0, None)
+        _number(self.cutmix, "cutmix", 0, None)
         for name in ("bn_momentum", "ema"):
             if getattr(self, name) is not None:
                 _number(getattr(self, name), name, 0, 1, open_high=True)
@@ -240,13 +247,13 @@ RECIPES: dict[str, Recipe] = {
         name="default",
         optimizer="sgd",
         learning_rate=0.1,
-        epochs=40,
+        epochs=60,
         batch_size=128,
         schedule="cosine",
         warmup_epochs=2,
         momentum=0.9,
         nesterov=True,
-        weight_decay=5e-4,
+        weight_decay=1e-3,
         label_smoothing=0.1,
         augment="default",
         bn_momentum=0.9,
@@ -333,8 +340,8 @@ def resolve_precision(precision: str = "auto") -> str:
 
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
-    if cpu_has_bf16():
-        return "mixed_bfloat16"
+    # not bfloat16 on a CPU, even one with AMX: for this small network the casts
+    # cost more than the bf16 matrix units save (bench/README.md: 600 vs 730 img/s)
     return "float32"
 
 
@@ -610,22 +617,28 @@ def fit(
 
     import tensorflow as tf
 
+    from rnpa.data import make_mixing
+
     default_strategy = strategy_obj is tf.distribute.get_strategy()
     train_model = model if (default_strategy and policy == "float32") else _rebuild(
         model, strategy_obj, policy
     )
     steps = steps_per_epoch or data.steps_per_epoch
     train_ds, val_ds = data.train, data.val
-    if recipe.label_smoothing:
-        # Keras' sparse cross-entropy has no label smoothing: one-hot labels instead
+    if recipe.label_smoothing or recipe.mixup or recipe.cutmix:
+        # Keras' sparse cross-entropy has no label smoothing and no soft labels:
+        # one-hot labels instead
         loss: Any = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
         n = data.num_classes
 
         def one_hot(x: Any, y: Any) -> tuple[Any, Any]:
             return x, tf.one_hot(y, n)
 
-        train_ds = train_ds.map(one_hot, num_parallel_calls=tf.data.AUTOTUNE)
-        val_ds = val_ds.map(one_hot, num_parallel_calls=tf.data.AUTOTUNE)
+        train_ds = train_ds.map(one_hot)
+        val_ds = val_ds.map(one_hot)
+        mix = make_mixing(recipe.mixup, recipe.cutmix, seed=seed)
+        if mix is not None:
+            train_ds = train_ds.map(mix)
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
     with strategy_obj.scope():

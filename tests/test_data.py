@@ -61,6 +61,13 @@ def test_load_flowers32_pipelines(flowers32):
     np.testing.assert_array_equal(ys, flowers32.test[1])
 
 
+def test_pipelines_run_without_autotune():
+    # the autotuner's teardown stalled every new epoch's iterator (see pipeline_options)
+    d = rdata.load("flowers32", batch_size=32, limit=64)
+    for split in (d.train, d.val, d.test):
+        assert split.options().autotune.enabled is False
+
+
 def test_limit_keeps_classes_mixed():
     d = rdata.load("flowers32", batch_size=32, limit=100)
     assert d.sizes == {"train": 100, "val": 100, "test": 100}
@@ -318,3 +325,55 @@ def test_cifar_load_failure_is_a_connection_error(monkeypatch):
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
     with pytest.raises(ConnectionError, match="flowers32"):
         rdata.load("cifar10")
+
+
+# ----------------------------------------------------------------------------
+# MixUp / CutMix
+# ----------------------------------------------------------------------------
+def _constant_batch(n=8, size=16, classes=8):
+    """Image i is filled with the value i + 1 and has class i: pixels tell the source."""
+    x = np.repeat(np.arange(1, n + 1, dtype=np.float32), size * size * 3).reshape(n, size, size, 3)
+    y = np.eye(classes, dtype=np.float32)[np.arange(n)]
+    return x, y
+
+
+def test_cutmix_labels_are_the_pixel_shares():
+    mix = rdata.make_mixing(cutmix=1.0, seed=0)
+    x, y = _constant_batch()
+    changed = 0
+    for _ in range(5):  # a new draw each call
+        xm, ym = (t.numpy() for t in mix(x, y))
+        assert xm.shape == x.shape and ym.shape == y.shape
+        np.testing.assert_allclose(ym.sum(axis=1), 1.0, atol=1e-6)
+        for i in range(len(x)):
+            values, counts = np.unique(xm[i, ..., 0], return_counts=True)
+            assert len(values) <= 2  # own pixels and one pasted rectangle
+            shares = dict(zip((values - 1).astype(int), counts / counts.sum(), strict=True))
+            for cls, share in shares.items():
+                assert abs(ym[i, cls] - share) < 1e-5, (i, cls, share, ym[i])
+            changed += len(values) == 2
+    assert changed > 0
+
+
+def test_mixup_blends_images_and_labels_alike():
+    mix = rdata.make_mixing(mixup=0.4, seed=1)
+    x, y = _constant_batch()
+    xm, ym = (t.numpy() for t in mix(x, y))
+    for i in range(len(x)):
+        value = xm[i, 0, 0, 0]
+        np.testing.assert_allclose(xm[i], value, atol=1e-5)  # a blend of two constants
+        # the label weights reproduce the pixel value: sum_k w_k * (k + 1)
+        np.testing.assert_allclose(ym[i] @ np.arange(1, 9), value, rtol=1e-5)
+    np.testing.assert_allclose(ym.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_mixing_is_seeded_and_off_by_default():
+    x, y = _constant_batch()
+    a = rdata.make_mixing(mixup=0.2, cutmix=1.0, seed=3)
+    b = rdata.make_mixing(mixup=0.2, cutmix=1.0, seed=3)
+    for _ in range(3):
+        np.testing.assert_array_equal(a(x, y)[0].numpy(), b(x, y)[0].numpy())
+    assert rdata.make_mixing() is None
+    for bad in ({"mixup": -0.1}, {"cutmix": float("nan")}, {"mixup": True}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            rdata.make_mixing(**bad)

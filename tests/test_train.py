@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import os
 import subprocess
 import sys
@@ -79,6 +78,8 @@ def test_default_cosine_schedule_warms_up_and_decays():
         ({"label_smoothing": 2.0}, ValueError, "label_smoothing"),
         ({"precision": "float8"}, ValueError, "precision"),
         ({"augment": "mixup"}, ValueError, "augment"),
+        ({"mixup": -1.0}, ValueError, "mixup"),
+        ({"cutmix": "1"}, TypeError, "cutmix"),
         ({"milestones": (0.5, 1.5)}, ValueError, "milestones"),
         ({"colour": "blue"}, TypeError, "colour"),
     ],
@@ -162,8 +163,12 @@ def test_resume_continues_from_the_last_finished_epoch(tmp_path, small):
 
 
 def test_stops_cleanly_on_nan_loss(tmp_path, small, capsys):
-    poisoned = dataclasses.replace(small, train=small.train.map(lambda x, y: (x * np.nan, y)))
-    history = rtrain.fit(_tiny(), poisoned, "default", tmp_path, epochs=3, verbose=0)
+    # diverged weights: the classifier's bias is NaN, so the first loss is NaN.
+    # (NaN *inputs* would not do: TensorFlow fuses each BN-ReLU pair of the
+    # graph into one kernel whose ReLU turns NaN into 0, see rnpa.layers)
+    model = _tiny()
+    model.get_layer("fc10").bias.assign(np.full(5, np.nan, dtype=np.float32))
+    history = rtrain.fit(model, small, "default", tmp_path, epochs=3, verbose=0)
     assert history.nan_stop is not None
     epoch, batch, loss = history.nan_stop
     assert (epoch, batch) == (0, 0) and not np.isfinite(loss)
@@ -193,6 +198,21 @@ def test_label_smoothing_off_uses_sparse_labels(small):
     assert np.isfinite(history.history["loss"][0])
 
 
+def test_mixing_feeds_soft_labels_to_training(small):
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(type(self.model.loss).__name__)
+
+    recipe = rtrain.get_recipe("default", label_smoothing=0.0, cutmix=1.0, mixup=0.2)
+    history = rtrain.fit(
+        _tiny(), small, recipe, None, epochs=1, steps_per_epoch=2, callbacks=[Probe()], verbose=0
+    )
+    assert seen == ["CategoricalCrossentropy"]
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_bn_momentum_is_set_for_training_and_restored(small):
     model = _tiny()
     seen = []
@@ -217,8 +237,8 @@ def test_auto_strategy_and_precision_on_this_machine():
     assert isinstance(strategy, tf.distribute.Strategy)
     if not tf.config.list_logical_devices("GPU"):
         assert strategy.num_replicas_in_sync == 1
-        expected = "mixed_bfloat16" if rtrain.cpu_has_bf16() else "float32"
-        assert rtrain.resolve_precision("auto") == expected
+        # float32 on every CPU, bf16 units or not (measured slower for this network)
+        assert rtrain.resolve_precision("auto") == "float32"
     with pytest.raises(ValueError, match="precision"):
         rtrain.resolve_precision("half")
 
@@ -284,7 +304,7 @@ def test_pretrained_flowers32_weights():
     model = rnpa.ResNetPreAct(weights="flowers32")
     data = rdata.load("flowers32", augment="none")
     result = evaluate(model, data, "test")
-    assert result.accuracy > 0.72  # 73.8% when made (rnpa/assets/WEIGHTS.md)
+    assert result.accuracy > 0.72  # 75.7% when made (rnpa/assets/WEIGHTS.md)
 
 
 @pytest.mark.parametrize(
