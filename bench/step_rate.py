@@ -1,46 +1,90 @@
-"""Raw training-step rate of the seed network, with no input pipeline at all.
+"""Raw training-step rate of the seed network, with no real input pipeline.
 
-One fixed batch of random images, `train_on_batch` repeated: the ceiling any
-pipeline can reach on this machine. Compare it with throughput.py's figures.
+Ten fixed random batches, cached and repeated, into ``model.fit``; the clock runs
+from the start to the end of each epoch of 10 steps (a callback), after a warm-up
+epoch. It is the ceiling any pipeline can reach on this machine, and the place to
+compare the things that change the arithmetic: Keras' own BatchNormalization
+against rnpa's fused one, float32 against mixed bfloat16, XLA, the batch size,
+the thread pools. One configuration per process: run it several times.
 
-    python bench/step_rate.py --batch-size 128 --steps 15
+    python bench/step_rate.py                       # rnpa's network as it is
+    python bench/step_rate.py --keras-bn            # with Keras' own BatchNormalization
+    python bench/step_rate.py --precision mixed_bfloat16
+    python bench/step_rate.py --jit --batch-size 256 --threads 1 2
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 
-import keras
-import numpy as np
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import rnpa
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import rnpa  # noqa: E402
+from rnpa import blocks, models  # noqa: E402
+
+
+def build(keras_bn: bool) -> keras.Model:
+    """``ResNetPreAct()``; with ``keras_bn``, built with Keras' own BatchNormalization."""
+    saved = blocks.BatchNormalization, models.BatchNormalization
+    try:
+        if keras_bn:
+            blocks.BatchNormalization = models.BatchNormalization = keras.layers.BatchNormalization
+        return rnpa.ResNetPreAct()
+    finally:
+        blocks.BatchNormalization, models.BatchNormalization = saved
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4, help="timed epochs of 10 steps")
+    parser.add_argument("--keras-bn", action="store_true", help="Keras' own BatchNormalization")
+    parser.add_argument("--precision", default="float32", help="Keras dtype policy")
+    parser.add_argument("--jit", action="store_true", help="XLA (jit_compile=True)")
+    parser.add_argument(
+        "--threads", type=int, nargs=2, metavar=("INTER", "INTRA"), help="TF thread pools"
+    )
     args = parser.parse_args()
-    model = rnpa.ResNetPreAct()
+    if args.threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads[0])
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads[1])
+    keras.mixed_precision.set_global_policy(args.precision)
+    model = build(args.keras_bn)
     model.compile(
         optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
         loss="sparse_categorical_crossentropy",
+        jit_compile=args.jit,
     )
     rng = np.random.default_rng(0)
-    x = rng.random((args.batch_size, 32, 32, 3), dtype=np.float32)
-    y = rng.integers(0, 5, args.batch_size)
-    for _ in range(args.warmup):
-        model.train_on_batch(x, y)
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(args.steps):
-        model.train_on_batch(x, y)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    n = 10 * args.batch_size
+    x = rng.random((n, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(0, 5, n)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size).cache().repeat()
+    ds = ds.with_options(rnpa.data.pipeline_options())
+    seconds: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds.append(time.perf_counter() - self.t)
+
+    model.fit(ds, steps_per_epoch=10, epochs=1 + args.epochs, verbose=0, callbacks=[Clock()])
+    rates = [10 * args.batch_size / s for s in seconds[1:]]  # the first epoch traces
     print(
-        f"batch {args.batch_size}: {args.steps * args.batch_size / wall:.0f} img/s, "
-        f"CPU/wall {cpu / wall:.2f}, load average {os.getloadavg()[0]:.1f}"
+        f"batch {args.batch_size}, {'Keras BN' if args.keras_bn else 'rnpa fused BN'}, "
+        f"{args.precision}, jit {args.jit}, threads {args.threads or 'default'}: "
+        f"median {statistics.median(rates):.0f} img/s "
+        f"(epochs: {', '.join(f'{r:.0f}' for r in rates)}); "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
 

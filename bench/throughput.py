@@ -5,7 +5,8 @@ Compares, in one process and on the same machine:
 * ``rnpa``: rnpa's default pipeline (``rnpa.data.load`` tf.data: cached, shuffled,
   augmented batches, prefetch) and the ``default`` recipe's optimizer;
 * ``naive``: the 2017 notebook's way: numpy float arrays into ``model.fit``,
-  batch 32, Adam;
+  batch 32, Adam, the network built from stock Keras layers (Keras' own
+  BatchNormalization, not rnpa's fused one);
 * ``torch``: the same network in PyTorch, eager, channels_last, with the same
   flip + pad-4-crop augmentation done on tensors (only if torch is installed;
   ``--torch-compile`` adds ``torch.compile``).
@@ -15,7 +16,7 @@ round (tracing, compilation), so a change in the machine's load hits all of them
 alike; the figures are medians over the rounds, in images per second.
 
     python bench/throughput.py                        # the comparison
-    python bench/throughput.py --batch-sizes 64,128,256 --xla --threads
+    python bench/throughput.py --keras-bn --bf16 --xla --batch-sizes 128,256
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def machine() -> str:
         model = platform.processor()
     load = os.getloadavg()
     lines = [
-        f"cpu: {model}, {os.cpu_count()} cores; load average at start {load[0]:.1f}",
+        f"cpu: {model}, {os.cpu_count()} cores, bfloat16 units "
+        f"{'yes' if rtrain.cpu_has_bf16() else 'no'}; load average at start {load[0]:.1f}",
         f"python {platform.python_version()}, tensorflow {tf.__version__}, "
         f"keras {keras.__version__}",
     ]
@@ -64,23 +66,42 @@ def machine() -> str:
     return "\n".join(lines)
 
 
+class _EpochClock(keras.callbacks.Callback):
+    """Seconds of the last epoch, from its start to its end, as Keras sees them."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self._t
+
+
 class KerasConfig:
-    """One epoch of ``model.fit`` on a dataset; ``run()`` returns seconds."""
+    """One epoch of ``model.fit`` on a dataset; ``run()`` returns its seconds.
+
+    The clock runs from the epoch's start to its end (a callback): the fixed
+    cost of each ``fit`` call (setting up callbacks and the data adapter), which
+    a real run pays once and not every epoch, is left out, as it is for PyTorch.
+    """
 
     def __init__(self, name, model, dataset, n_images, optimizer, jit_compile=False):
         self.name, self.model, self.dataset, self.n = name, model, dataset, n_images
-        self.x_y = None
+        self.clock = _EpochClock()
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                       jit_compile=jit_compile)  # fmt: skip
 
     def run(self) -> float:
-        t = time.perf_counter()
         if isinstance(self.dataset, tuple):
             x, y, bs = self.dataset
-            self.model.fit(x, y, batch_size=bs, epochs=1, verbose=0, shuffle=True)
+            self.model.fit(x, y, batch_size=bs, epochs=1, verbose=0, shuffle=True,
+                           callbacks=[self.clock])  # fmt: skip
         else:
-            self.model.fit(self.dataset, epochs=1, verbose=0, shuffle=False)
-        return time.perf_counter() - t
+            self.model.fit(self.dataset, epochs=1, verbose=0, shuffle=False, callbacks=[self.clock])
+        return self.clock.seconds
 
     def infer(self, x: np.ndarray) -> float:
         t = time.perf_counter()
@@ -88,19 +109,44 @@ class KerasConfig:
         return time.perf_counter() - t
 
 
-def keras_rnpa(batch_size: int, jit: bool = False, augment: str = "default") -> KerasConfig:
+def _seed_network(keras_bn: bool = False, policy: str = "float32", reg: float = 0.0) -> keras.Model:
+    """``ResNetPreAct(reg=reg)``; with ``keras_bn``, built with Keras' own BatchNormalization."""
+    from rnpa import blocks, models
+
+    keras.mixed_precision.set_global_policy(policy)
+    saved = blocks.BatchNormalization, models.BatchNormalization
+    try:
+        if keras_bn:
+            blocks.BatchNormalization = models.BatchNormalization = keras.layers.BatchNormalization
+        return rnpa.ResNetPreAct(reg=reg)
+    finally:
+        blocks.BatchNormalization, models.BatchNormalization = saved
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def keras_rnpa(
+    batch_size: int,
+    jit: bool = False,
+    augment: str = "default",
+    keras_bn: bool = False,
+    policy: str = "float32",
+) -> KerasConfig:
     data = rdata.load("flowers32", batch_size=batch_size, augment=augment)
     recipe = rtrain.get_recipe("default")
-    model = rnpa.ResNetPreAct()
+    model = _seed_network(keras_bn, policy)
     opt = rtrain.make_optimizer(recipe, data.steps_per_epoch)
-    name = f"rnpa tf.data b{batch_size}" + (" xla" if jit else "") + (
-        f" aug={augment}" if augment != "default" else ""
+    name = (
+        f"rnpa tf.data b{batch_size}"
+        + (" xla" if jit else "")
+        + (f" aug={augment}" if augment != "default" else "")
+        + (" keras-BN" if keras_bn else "")
+        + (" bf16" if policy == "mixed_bfloat16" else "")
     )
     return KerasConfig(name, model, data.train, data.sizes["train"], opt, jit_compile=jit)
 
 
 def keras_naive(x: np.ndarray, y: np.ndarray) -> KerasConfig:
-    model = rnpa.ResNetPreAct(reg=0.005)
+    model = _seed_network(keras_bn=True, reg=0.005)  # the 2017 network, stock Keras layers
     return KerasConfig("naive numpy b32 (2017)", model, (x, y, 32), len(x),
                        keras.optimizers.Adam(1e-4))  # fmt: skip
 
@@ -155,8 +201,8 @@ class TorchConfig:
         padded = torch.nn.functional.pad(xb, (4, 4, 4, 4))
         oy = torch.randint(0, 9, (n,))
         ox = torch.randint(0, 9, (n,))
-        rows = (oy[:, None] + torch.arange(32)[None, :])  # n, 32
-        cols = (ox[:, None] + torch.arange(32)[None, :])
+        rows = oy[:, None] + torch.arange(32)[None, :]  # n, 32
+        cols = ox[:, None] + torch.arange(32)[None, :]
         idx_b = torch.arange(n)[:, None, None]
         out = padded.permute(0, 2, 3, 1)[idx_b, rows[:, :, None], cols[:, None, :]]  # n,32,32,c
         return out.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
@@ -194,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-sizes", default="128", help="rnpa batch sizes, comma-separated")
     p.add_argument("--xla", action="store_true", help="also rnpa with jit_compile=True")
     p.add_argument("--no-augment", action="store_true", help="also rnpa without augmentation")
+    p.add_argument(
+        "--keras-bn",
+        action="store_true",
+        help="also rnpa with Keras' own BatchNormalization (not the fused one)",
+    )
+    p.add_argument("--bf16", action="store_true", help="also rnpa in mixed_bfloat16")
     p.add_argument("--no-naive", action="store_true", help="skip the batch-32 numpy baseline")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--torch-compile", action="store_true", help="also torch.compile")
@@ -212,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
             configs.append(keras_rnpa(bs, jit=True))
         if args.no_augment:
             configs.append(keras_rnpa(bs, augment="none"))
+        if args.keras_bn:
+            configs.append(keras_rnpa(bs, keras_bn=True))
+        if args.bf16:
+            configs.append(keras_rnpa(bs, policy="mixed_bfloat16"))
     if not args.no_naive:
         configs.append(keras_naive(x.astype(np.float32) / 255, y))
     if not args.no_torch:

@@ -48,13 +48,16 @@ class TestAccuracyClock(keras.callbacks.Callback):
         print(f"  epoch {epoch + 1}: {self.elapsed:6.1f} s  test {acc:.2%}", flush=True)
 
 
-def run(recipe_name: str, seed: int, epochs: int | None) -> list[tuple[int, float, float]]:
+def run(
+    recipe_name: str, seed: int, epochs: int | None, out_dir: str | None = None
+) -> list[tuple[int, float, float]]:
     recipe = rtrain.get_recipe(recipe_name, epochs=epochs)
     rnpa.seed_everything(seed)
     data = rdata.load("flowers32", batch_size=recipe.batch_size, augment=recipe.augment, seed=seed)
     model = rnpa.ResNetPreAct(reg=recipe.reg)
     clock = TestAccuracyClock(data, recipe.tta_flip)
-    rtrain.fit(model, data, recipe, None, callbacks=[clock], verbose=0)
+    out = os.path.join(out_dir, f"{recipe_name}-seed{seed}") if out_dir else None
+    rtrain.fit(model, data, recipe, out, callbacks=[clock], verbose=0)
     return clock.rows
 
 
@@ -64,13 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs")
     p.add_argument("--csv", default=None, help="also write every epoch's figures to this CSV")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="keep each run's checkpoints and log in OUT/<recipe>-seed<seed>/",
+    )
     args = p.parse_args(argv)
     print(f"load average at start {os.getloadavg()[0]:.1f}; cores {os.cpu_count()}", flush=True)
     results: dict[str, list[list[tuple[int, float, float]]]] = {}
     for name in args.recipes:
         for seed in args.seeds:
             print(f"recipe {name}, seed {seed}", flush=True)
-            rows = run(name, seed, args.epochs)
+            rows = run(name, seed, args.epochs, args.out)
             results.setdefault(name, []).append(rows)
             if args.csv:
                 new = not os.path.exists(args.csv)
