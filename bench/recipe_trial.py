@@ -23,7 +23,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+from _common import EpochClock  # noqa: E402
 
 import rnpa  # noqa: E402
 from rnpa import data as rdata  # noqa: E402
@@ -44,29 +44,15 @@ def main() -> None:
         "flowers32", batch_size=recipe.batch_size, augment=recipe.augment, seed=args.seed
     )
     model = rnpa.ResNetPreAct(reg=recipe.reg)
-    seconds: list[float] = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.t)
-            if (epoch + 1) % 10 == 0:
-                print(
-                    f"  epoch {epoch + 1}: {sum(seconds):.0f} s, val {logs['val_accuracy']:.3f}, "
-                    f"train {logs['accuracy']:.3f}",
-                    flush=True,
-                )
-
+    clock = EpochClock(every=10)
     t0 = time.perf_counter()
-    history = rtrain.fit(model, data, recipe, None, callbacks=[Clock()], verbose=0)
+    history = rtrain.fit(model, data, recipe, None, callbacks=[clock], verbose=0)
     wall = time.perf_counter() - t0
     flips = evaluate(model, data, "test", tta_flip=True).accuracy
     plain = evaluate(model, data, "test", tta_flip=False).accuracy
     print(
         f"{args.recipe} {json.dumps(changes)} seed {args.seed}: fit {wall:.0f} s "
-        f"(median epoch {statistics.median(seconds):.2f} s), "
+        f"(median epoch {statistics.median(clock.seconds):.2f} s), "
         f"val {history.history['val_accuracy'][-1]:.1%}, "
         f"test {flips:.1%} with flips ({plain:.1%} without)"
     )

@@ -18,27 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import EpochClock, seed_network  # noqa: E402
 
 import rnpa  # noqa: E402
-from rnpa import blocks, models  # noqa: E402
-
-
-def build(keras_bn: bool) -> keras.Model:
-    """``ResNetPreAct()``; with ``keras_bn``, built with Keras' own BatchNormalization."""
-    saved = blocks.BatchNormalization, models.BatchNormalization
-    try:
-        if keras_bn:
-            blocks.BatchNormalization = models.BatchNormalization = keras.layers.BatchNormalization
-        return rnpa.ResNetPreAct()
-    finally:
-        blocks.BatchNormalization, models.BatchNormalization = saved
 
 
 def main() -> None:
@@ -55,8 +43,7 @@ def main() -> None:
     if args.threads:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads[0])
         tf.config.threading.set_intra_op_parallelism_threads(args.threads[1])
-    keras.mixed_precision.set_global_policy(args.precision)
-    model = build(args.keras_bn)
+    model = seed_network(args.keras_bn, args.precision)
     model.compile(
         optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
         loss="sparse_categorical_crossentropy",
@@ -68,17 +55,9 @@ def main() -> None:
     y = rng.integers(0, 5, n)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size).cache().repeat()
     ds = ds.with_options(rnpa.data.pipeline_options())
-    seconds: list[float] = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.t)
-
-    model.fit(ds, steps_per_epoch=10, epochs=1 + args.epochs, verbose=0, callbacks=[Clock()])
-    rates = [10 * args.batch_size / s for s in seconds[1:]]  # the first epoch traces
+    clock = EpochClock()
+    model.fit(ds, steps_per_epoch=10, epochs=1 + args.epochs, verbose=0, callbacks=[clock])
+    rates = [10 * args.batch_size / s for s in clock.seconds[1:]]  # the first epoch traces
     print(
         f"batch {args.batch_size}, {'Keras BN' if args.keras_bn else 'rnpa fused BN'}, "
         f"{args.precision}, jit {args.jit}, threads {args.threads or 'default'}: "

@@ -34,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import EpochClock, seed_network  # noqa: E402
 
 import rnpa  # noqa: E402
 from rnpa import data as rdata  # noqa: E402
@@ -66,20 +67,6 @@ def machine() -> str:
     return "\n".join(lines)
 
 
-class _EpochClock(keras.callbacks.Callback):
-    """Seconds of the last epoch, from its start to its end, as Keras sees them."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds = time.perf_counter() - self._t
-
-
 class KerasConfig:
     """One epoch of ``model.fit`` on a dataset; ``run()`` returns its seconds.
 
@@ -90,7 +77,7 @@ class KerasConfig:
 
     def __init__(self, name, model, dataset, n_images, optimizer, jit_compile=False):
         self.name, self.model, self.dataset, self.n = name, model, dataset, n_images
-        self.clock = _EpochClock()
+        self.clock = EpochClock()
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                       jit_compile=jit_compile)  # fmt: skip
 
@@ -101,27 +88,12 @@ class KerasConfig:
                            callbacks=[self.clock])  # fmt: skip
         else:
             self.model.fit(self.dataset, epochs=1, verbose=0, shuffle=False, callbacks=[self.clock])
-        return self.clock.seconds
+        return self.clock.seconds[-1]
 
     def infer(self, x: np.ndarray) -> float:
         t = time.perf_counter()
         self.model.predict(x, batch_size=256, verbose=0)
         return time.perf_counter() - t
-
-
-def _seed_network(keras_bn: bool = False, policy: str = "float32", reg: float = 0.0) -> keras.Model:
-    """``ResNetPreAct(reg=reg)``; with ``keras_bn``, built with Keras' own BatchNormalization."""
-    from rnpa import blocks, models
-
-    keras.mixed_precision.set_global_policy(policy)
-    saved = blocks.BatchNormalization, models.BatchNormalization
-    try:
-        if keras_bn:
-            blocks.BatchNormalization = models.BatchNormalization = keras.layers.BatchNormalization
-        return rnpa.ResNetPreAct(reg=reg)
-    finally:
-        blocks.BatchNormalization, models.BatchNormalization = saved
-        keras.mixed_precision.set_global_policy("float32")
 
 
 def keras_rnpa(
@@ -133,7 +105,7 @@ def keras_rnpa(
 ) -> KerasConfig:
     data = rdata.load("flowers32", batch_size=batch_size, augment=augment)
     recipe = rtrain.get_recipe("default")
-    model = _seed_network(keras_bn, policy)
+    model = seed_network(keras_bn, policy)
     opt = rtrain.make_optimizer(recipe, data.steps_per_epoch)
     name = (
         f"rnpa tf.data b{batch_size}"
@@ -146,7 +118,7 @@ def keras_rnpa(
 
 
 def keras_naive(x: np.ndarray, y: np.ndarray) -> KerasConfig:
-    model = _seed_network(keras_bn=True, reg=0.005)  # the 2017 network, stock Keras layers
+    model = seed_network(keras_bn=True, reg=0.005)  # the 2017 network, stock Keras layers
     return KerasConfig("naive numpy b32 (2017)", model, (x, y, 32), len(x),
                        keras.optimizers.Adam(1e-4))  # fmt: skip
 
