@@ -386,9 +386,10 @@ def pipeline_options() -> Any:
     """The ``tf.data.Options`` of every pipeline :func:`load` returns.
 
     Autotuning is off. With it on, Keras' ``fit`` (a new iterator every epoch)
-    stalled for 0 to 4 s at the start of most epochs on a 2-core CPU, while the
-    autotuner's background thread of the previous iterator was torn down: up to
-    half of a 7 s epoch of flowers32 (``bench/README.md``). The pipelines are
+    stalled for 1.5 to 4 s at the start of most epochs on a 2-core CPU, while the
+    autotuner's background thread of the previous iterator was torn down: about
+    as long as an epoch's own work on flowers32 (``bench/iterator_stall.py``,
+    ``bench/README.md``). The pipelines are
     in-memory arrays, batched before they are mapped, so fixed settings (one
     map call per batch, :data:`PREFETCH_BATCHES` prefetched) lose nothing.
     """

@@ -341,7 +341,7 @@ def resolve_precision(precision: str = "auto") -> str:
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
     # not bfloat16 on a CPU, even one with AMX: for this small network the casts
-    # cost more than the bf16 matrix units save (bench/README.md: 600 vs 730 img/s)
+    # cost more than the bf16 matrix units save (bench/README.md: 564 vs 688 img/s)
     return "float32"
 
 
