@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import keras
 
@@ -45,3 +46,12 @@ def seed_network(keras_bn: bool = False, policy: str = "float32", reg: float = 0
     finally:
         blocks.BatchNormalization, models.BatchNormalization = saved
         keras.mixed_precision.set_global_policy("float32")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX, Linux only)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

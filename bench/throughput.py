@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _common import EpochClock, seed_network  # noqa: E402
+from _common import EpochClock, cpu_has_bf16, seed_network  # noqa: E402
 
 import rnpa  # noqa: E402
 from rnpa import data as rdata  # noqa: E402
@@ -54,7 +54,7 @@ def machine() -> str:
     load = os.getloadavg()
     lines = [
         f"cpu: {model}, {os.cpu_count()} cores, bfloat16 units "
-        f"{'yes' if rtrain.cpu_has_bf16() else 'no'}; load average at start {load[0]:.1f}",
+        f"{'yes' if cpu_has_bf16() else 'no'}; load average at start {load[0]:.1f}",
         f"python {platform.python_version()}, tensorflow {tf.__version__}, "
         f"keras {keras.__version__}",
     ]

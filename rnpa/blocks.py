@@ -44,13 +44,21 @@ _SUFFIXES = "abc"
 # ----------------------------------------------------------------------------
 # validation helpers (shared with rnpa.models)
 # ----------------------------------------------------------------------------
+def check_nonnegative(value: Any, name: str, what: str) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite number >= 0.
+
+    ``what`` says what the number is, for the message (e.g. ``"L2 factor"``).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number >= 0 ({what}), got {value!r}")
+    if not math.isfinite(float(value)) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 ({what}), got {value!r}")
+    return float(value)
+
+
 def check_reg(reg: Any, name: str = "reg") -> float:
     """Return ``reg`` as a float, or raise if it is not a finite number >= 0."""
-    if isinstance(reg, bool) or not isinstance(reg, numbers.Real):
-        raise TypeError(f"{name} must be a number >= 0 (L2 factor), got {reg!r}")
-    if not math.isfinite(float(reg)) or reg < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 (L2 factor), got {reg!r}")
-    return float(reg)
+    return check_nonnegative(reg, name, "L2 factor")
 
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:

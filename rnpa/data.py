@@ -31,7 +31,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from rnpa.blocks import check_choice, check_positive_int
+from rnpa.blocks import check_choice, check_nonnegative, check_positive_int
 
 #: the five classes of flowers32, label i is CLASS_NAMES[i]
 FLOWERS32_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
@@ -315,13 +315,8 @@ def make_mixing(mixup: float = 0.0, cutmix: float = 0.0, seed: int | None = None
     """
     import tensorflow as tf
 
-    for name, value in (("mixup", mixup), ("cutmix", cutmix)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not (math.isfinite(value) and value >= 0)
-        ):
-            raise ValueError(f"{name} must be a number >= 0 (0: off), got {value!r}")
+    mixup = check_nonnegative(mixup, "mixup", "the Beta alpha, 0: off")
+    cutmix = check_nonnegative(cutmix, "cutmix", "the Beta alpha, 0: off")
     if not mixup and not cutmix:
         return None
     gen = keras.random.SeedGenerator(seed)
@@ -389,9 +384,9 @@ def pipeline_options() -> Any:
     stalled for 1.5 to 4 s at the start of most epochs on a 2-core CPU, while the
     autotuner's background thread of the previous iterator was torn down: about
     as long as an epoch's own work on flowers32 (``bench/iterator_stall.py``,
-    ``bench/README.md``). The pipelines are
-    in-memory arrays, batched before they are mapped, so fixed settings (one
-    map call per batch, :data:`PREFETCH_BATCHES` prefetched) lose nothing.
+    ``bench/README.md``). The pipelines are in-memory arrays, batched before
+    they are mapped, so fixed settings (one map call per batch,
+    :data:`PREFETCH_BATCHES` prefetched) lose nothing.
     """
     import tensorflow as tf
 

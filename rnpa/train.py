@@ -322,15 +322,6 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Opt
 # ----------------------------------------------------------------------------
 # devices: strategy and precision
 # ----------------------------------------------------------------------------
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX, Linux only)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def resolve_precision(precision: str = "auto") -> str:
     """The Keras dtype policy name for ``precision`` on this machine."""
     check_choice(precision, "precision", PRECISIONS)

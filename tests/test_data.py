@@ -374,6 +374,7 @@ def test_mixing_is_seeded_and_off_by_default():
     for _ in range(3):
         np.testing.assert_array_equal(a(x, y)[0].numpy(), b(x, y)[0].numpy())
     assert rdata.make_mixing() is None
-    for bad in ({"mixup": -0.1}, {"cutmix": float("nan")}, {"mixup": True}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
+    for bad, exc in (({"mixup": -0.1}, ValueError), ({"cutmix": float("nan")}, ValueError),
+                     ({"mixup": True}, TypeError)):  # fmt: skip
+        with pytest.raises(exc, match=next(iter(bad))):
             rdata.make_mixing(**bad)
