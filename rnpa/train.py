@@ -112,6 +112,14 @@ class Recipe:
     ema : float or None
         Keep an exponential moving average of the weights with this momentum
         and use it as the final weights (``None``: off).
+    swa : float
+        Stochastic weight averaging (Izmailov et al. 2018): the fraction of
+        training, at its end, whose end-of-epoch weights are averaged into the
+        final weights; the BatchNormalization statistics are then recomputed
+        for them on the training split (:func:`recompute_batchnorm`). 0: off.
+    lr_floor : float
+        ``cosine`` only: the schedule decays to ``lr_floor * learning_rate``
+        and stays there; with ``swa`` it gets there when averaging starts.
     precision : {"auto", "float32", "mixed_float16", "mixed_bfloat16"}
         ``auto``: mixed_float16 on a GPU, float32 on a CPU (mixed_bfloat16
         was slower on a CPU with AMX, see ``bench/README.md``; ask for it by name).
@@ -140,6 +148,8 @@ class Recipe:
     augment: str = "default"
     bn_momentum: float | None = None
     ema: float | None = None
+    swa: float = 0.0
+    lr_floor: float = 0.0
     precision: str = "float32"
     jit_compile: bool | str = "auto"
     tta_flip: bool = False
@@ -162,6 +172,8 @@ class Recipe:
         _number(self.label_smoothing, "label_smoothing", 0, 1)
         _number(self.mixup, "mixup", 0, None)
         _number(self.cutmix, "cutmix", 0, None)
+        _number(self.swa, "swa", 0, 1, open_high=True)
+        _number(self.lr_floor, "lr_floor", 0, 1)
         for name in ("bn_momentum", "ema"):
             if getattr(self, name) is not None:
                 _number(getattr(self, name), name, 0, 1, open_high=True)
@@ -295,11 +307,21 @@ def make_schedule(recipe: Recipe, steps_per_epoch: int) -> Any:
         values = [lr / 10**i for i in range(len(bounds) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
     warmup = min(round(recipe.warmup_epochs * steps_per_epoch), total - 1)
+    # with SWA the cosine reaches the floor when averaging starts, then stays there
+    decay = max(1, total - warmup - swa_epochs(recipe) * steps_per_epoch)
+    alpha = float(recipe.lr_floor)
     if warmup > 0:
         return keras.optimizers.schedules.CosineDecay(
-            0.0, max(1, total - warmup), warmup_target=lr, warmup_steps=warmup
+            0.0, decay, alpha=alpha, warmup_target=lr, warmup_steps=warmup
         )
-    return keras.optimizers.schedules.CosineDecay(lr, total)
+    return keras.optimizers.schedules.CosineDecay(lr, decay, alpha=alpha)
+
+
+def swa_epochs(recipe: Recipe) -> int:
+    """How many final epochs ``recipe`` averages (``swa``: at least 1 when on)."""
+    if not recipe.swa:
+        return 0
+    return min(recipe.epochs, max(1, round(recipe.swa * recipe.epochs)))
 
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -471,6 +493,23 @@ class BestCheckpoint(keras.callbacks.Callback):
             _atomic_save(self.model, self.path)
 
 
+def _logged_best(log: Path, monitor: str) -> float:
+    """The highest finite ``monitor`` in a CSV log (-inf if none)."""
+    import csv
+
+    best = -math.inf
+    if log.is_file():
+        with open(log, newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    value = float(row.get(monitor) or "nan")
+                except ValueError:
+                    continue
+                if math.isfinite(value):
+                    best = max(best, value)
+    return best
+
+
 class SetBatchNormMomentum(keras.callbacks.Callback):
     """Set the momentum of every BatchNormalization layer for training, restore it after."""
 
@@ -496,6 +535,119 @@ def _bn_layers(model: keras.Model) -> list[Any]:
         layer for layer in model._flatten_layers()  # noqa: SLF001
         if isinstance(layer, keras.layers.BatchNormalization)
     ]  # fmt: skip
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """Average the trainable weights at the end of every epoch from ``start`` on (SWA).
+
+    The running sum lives in memory and, with ``state``, also in that ``.npz``
+    file (written atomically after each averaged epoch), so that a run resumed
+    from its backup goes on with the epochs already averaged. :meth:`apply`
+    sets the average into the model.
+    """
+
+    def __init__(self, start: int, state: Path | None = None):
+        super().__init__()
+        self.start = int(start)
+        self.state = state
+        self.epochs: list[int] = []
+        self._sum: list[Any] | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Load the state of an interrupted run, if there is one."""
+        if self.state is not None and self.state.is_file() and not self.epochs:
+            import numpy as np
+
+            with np.load(self.state) as f:
+                self.epochs = [int(e) for e in f["epochs"]]
+                self._sum = [f[f"w{i}"] for i in range(len(f.files) - 1)]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Add this epoch's weights to the sum."""
+        if epoch < self.start or epoch in self.epochs:
+            return
+        import numpy as np
+
+        weights = [np.asarray(v.numpy(), np.float64) for v in self.model.trainable_weights]
+        if self._sum is None:
+            self._sum = weights
+        else:
+            self._sum = [a + b for a, b in zip(self._sum, weights, strict=True)]
+        self.epochs.append(int(epoch))
+        if self.state is not None:
+            import io
+
+            buffer = io.BytesIO()
+            arrays = {f"w{i}": w for i, w in enumerate(self._sum)}
+            np.savez(buffer, epochs=np.array(self.epochs), **arrays)
+            write_atomic(self.state, buffer.getvalue())
+
+    def apply(self) -> bool:
+        """Set the averaged weights into the model; ``False`` if no epoch was averaged."""
+        if not self.epochs or self._sum is None:
+            return False
+        n = len(self.epochs)
+        for variable, total in zip(self.model.trainable_weights, self._sum, strict=True):
+            variable.assign((total / n).astype(variable.dtype))
+        return True
+
+
+def recompute_batchnorm(model: keras.Model, dataset: Any, steps: int | None = None) -> int:
+    """Set each BatchNormalization layer's moving statistics to its batch statistics
+    averaged over ``dataset``.
+
+    Needed after weights are averaged (:class:`WeightAverage`): the moving
+    statistics of the last epoch belong to the last weights, not to the average.
+    The network runs in training mode, as in training (each layer normalises
+    with its batch statistics), and every batch counts equally: the moving mean
+    (variance) becomes the mean of the batch means (biased batch variances).
+    Nothing else changes.
+
+    Parameters
+    ----------
+    model : keras.Model
+    dataset : iterable
+        Batches ``x`` or ``(x, y, ...)``, e.g. ``data.train``.
+    steps : int, optional
+        Use at most this many batches.
+
+    Returns
+    -------
+    int
+        The number of batches used.
+    """
+    import tensorflow as tf
+
+    if steps is not None:
+        steps = check_positive_int(steps, "steps")
+    layers = _bn_layers(model)
+    if not layers:
+        return 0
+    # the layers compute moving = moving * momentum + batch * (1 - momentum):
+    # momentum k / (k + 1) at batch k makes that the running mean of the batches
+    momentum = tf.Variable(0.0, trainable=False, dtype="float32")
+    saved = [(layer, layer.momentum) for layer in layers]
+
+    @tf.function(reduce_retracing=True)
+    def forward(x: Any) -> None:
+        model(x, training=True)
+
+    n = 0
+    try:
+        for layer in layers:
+            layer.momentum = momentum
+        for batch in dataset:
+            if steps is not None and n >= steps:
+                break
+            momentum.assign(n / (n + 1))
+            forward(batch[0] if isinstance(batch, tuple | list) else batch)
+            n += 1
+    finally:
+        for layer, value in saved:
+            layer.momentum = value
+    if n == 0:
+        raise ValueError("recompute_batchnorm: the dataset gave no batches")
+    return n
 
 
 # ----------------------------------------------------------------------------
@@ -551,7 +703,8 @@ def fit(
     recipe : str or Recipe
         A name in :data:`RECIPES` or a :class:`Recipe`.
     out_dir : path, optional
-        Where to write ``best.keras`` (best validation accuracy), ``final.keras``,
+        Where to write ``best.keras`` (best validation accuracy, of the epochs
+        and, with ``swa``, of the averaged weights), ``final.keras``,
         ``log.csv``, ``recipe.json``, ``backup/`` (removed when training ends)
         and ``tensorboard/``. ``None`` writes nothing and cannot resume.
     epochs : int, optional
@@ -579,7 +732,9 @@ def fit(
     keras.callbacks.History
         With ``history.history`` per epoch (loss, accuracy, val_loss,
         val_accuracy, learning_rate), ``history.nan_stop`` (``None`` or
-        ``(epoch, batch, loss)``) and ``history.out_dir``.
+        ``(epoch, batch, loss)``), ``history.out_dir``, ``history.swa_epochs``
+        (the averaged epochs, from 0; empty without ``swa``) and
+        ``history.swa_val_accuracy`` (of the averaged weights, or ``None``).
     """
     recipe = get_recipe(recipe)
     if epochs is not None:
@@ -609,6 +764,7 @@ def fit(
     import tensorflow as tf
 
     from rnpa.data import make_mixing
+    from rnpa.evaluate import evaluate
 
     default_strategy = strategy_obj is tf.distribute.get_strategy()
     train_model = model if (default_strategy and policy == "float32") else _rebuild(
@@ -652,9 +808,13 @@ def fit(
         if not resume and backup.exists():
             shutil.rmtree(backup)
         resuming = backup.exists() and any(backup.iterdir())
+        # a resumed run must beat the best epoch before the interruption too
+        best = BestCheckpoint(out / "best.keras", nan_stop=nan_stop)
+        if resuming:
+            best.best = max(best.best, _logged_best(out / "log.csv", best.monitor))
         cbs += [
             keras.callbacks.BackupAndRestore(str(backup)),
-            BestCheckpoint(out / "best.keras", nan_stop=nan_stop),
+            best,
             keras.callbacks.CSVLogger(str(out / "log.csv"), append=resuming),
         ]
         if tensorboard:
@@ -668,6 +828,11 @@ def fit(
                 indent=2,
             ),
         )  # fmt: skip
+    average = None
+    if recipe.swa:
+        state = out / "backup" / "swa.npz" if out is not None else None
+        average = WeightAverage(recipe.epochs - swa_epochs(recipe), state)
+        cbs.append(average)
     cbs += list(callbacks or [])
 
     history = train_model.fit(
@@ -679,8 +844,23 @@ def fit(
         verbose=verbose,
         shuffle=False,  # the pipeline shuffles
     )
+    history.swa_epochs = []
+    history.swa_val_accuracy = None
+    if average is not None and nan_stop.stopped is None and average.apply():
+        history.swa_epochs = sorted(average.epochs)
     if train_model is not model:
         model.set_weights(train_model.get_weights())
+    if history.swa_epochs:
+        recompute_batchnorm(model, data.train)
+        history.swa_val_accuracy = evaluate(model, data, "val").accuracy
+        first, last = history.swa_epochs[0] + 1, history.swa_epochs[-1] + 1
+        if verbose:
+            print(
+                f"SWA: the weights of epochs {first}-{last} averaged, BatchNorm statistics "
+                f"recomputed; val_accuracy {history.swa_val_accuracy:.4f}"
+            )
+        if out is not None and history.swa_val_accuracy > best.best:
+            _atomic_save(model, out / "best.keras")
     if out is not None and nan_stop.stopped is None:
         _atomic_save(model, out / "final.keras")
     history.nan_stop = nan_stop.stopped

@@ -81,6 +81,8 @@ def test_default_cosine_schedule_warms_up_and_decays():
         ({"mixup": -1.0}, ValueError, "mixup"),
         ({"cutmix": "1"}, TypeError, "cutmix"),
         ({"milestones": (0.5, 1.5)}, ValueError, "milestones"),
+        ({"swa": 1.0}, ValueError, "swa"),
+        ({"lr_floor": -0.1}, ValueError, "lr_floor"),
         ({"colour": "blue"}, TypeError, "colour"),
     ],
 )
@@ -225,6 +227,141 @@ def test_bn_momentum_is_set_for_training_and_restored(small):
                verbose=0)  # fmt: skip
     assert seen == [rtrain.RECIPES["default"].bn_momentum]
     assert model.get_layer("bn0").momentum == 0.99
+
+
+# ----------------------------------------------------------------------------
+# weight averaging (SWA) and the best checkpoint of a resumed run
+# ----------------------------------------------------------------------------
+def test_swa_schedule_reaches_the_floor_when_averaging_starts():
+    recipe = rtrain.get_recipe("default", epochs=8, warmup_epochs=1, swa=0.25, lr_floor=0.1)
+    assert rtrain.swa_epochs(recipe) == 2
+    assert rtrain.swa_epochs(recipe.replace(swa=0.01)) == 1  # at least one epoch
+    assert rtrain.swa_epochs(recipe.replace(swa=0.0)) == 0
+    lr = np.array([float(rtrain.make_schedule(recipe, 10)(s)) for s in range(80)])
+    peak = recipe.learning_rate
+    assert int(np.argmax(lr)) == 10 and abs(lr[10] - peak) < 1e-6
+    assert np.all(np.diff(lr[10:61]) < 0)  # cosine decay down to the floor...
+    np.testing.assert_allclose(lr[60:], 0.1 * peak, rtol=1e-5)  # ...then constant
+    assert lr[59] > 0.1 * peak
+
+
+class _Record(keras.callbacks.Callback):
+    """The trainable weights at the end of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights[epoch] = [v.numpy().copy() for v in self.model.trainable_weights]
+
+
+def _mean(*weight_lists):
+    return [np.mean(ws, axis=0) for ws in zip(*weight_lists, strict=True)]
+
+
+def test_swa_averages_the_weights_of_the_last_epochs(small):
+    rtrain.seed_everything(3)
+    recipe = rtrain.get_recipe("default", epochs=4, swa=0.5, lr_floor=0.5)
+    model, record = _tiny(), _Record()
+    history = rtrain.fit(model, small, recipe, None, steps_per_epoch=2, callbacks=[record],
+                         verbose=0)  # fmt: skip
+    assert history.swa_epochs == [2, 3]
+    expected = _mean(record.weights[2], record.weights[3])
+    assert not np.allclose(expected[0], record.weights[3][0])  # the epochs differ
+    for got, want in zip(model.trainable_weights, expected, strict=True):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+    assert 0.0 <= history.swa_val_accuracy <= 1.0
+    # without swa nothing is averaged
+    plain = rtrain.fit(_tiny(), small, recipe.replace(swa=0.0), None, steps_per_epoch=2, verbose=0)
+    assert plain.swa_epochs == [] and plain.swa_val_accuracy is None
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def test_swa_resumes_with_the_epochs_averaged_before_the_interruption(tmp_path, small):
+    rtrain.seed_everything(4)
+    recipe = rtrain.get_recipe("default", epochs=4, swa=0.5, lr_floor=0.5)
+    first = _Record()
+    with pytest.raises(KeyboardInterrupt):
+        rtrain.fit(_tiny(), small, recipe, tmp_path, steps_per_epoch=2,
+                   callbacks=[first, _InterruptAt(3)], verbose=0)  # fmt: skip
+    assert (tmp_path / "backup" / "swa.npz").is_file()
+    fresh, second = _tiny(), _Record()
+    history = rtrain.fit(fresh, small, recipe, tmp_path, steps_per_epoch=2, callbacks=[second],
+                         verbose=0)  # fmt: skip
+    assert sorted(second.weights) == [3] and history.swa_epochs == [2, 3]
+    expected = _mean(first.weights[2], second.weights[3])
+    for got, want in zip(fresh.trainable_weights, expected, strict=True):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+    assert not (tmp_path / "backup").exists()
+    reloaded = keras.models.load_model(tmp_path / "final.keras")
+    for got, want in zip(reloaded.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_resumed_run_keeps_a_better_checkpoint_from_before(tmp_path, small):
+    rtrain.seed_everything(5)
+    with pytest.raises(KeyboardInterrupt):
+        rtrain.fit(_tiny(), small, "default", tmp_path, epochs=4, steps_per_epoch=2,
+                   callbacks=[_InterruptAt(2)], verbose=0)  # fmt: skip
+    # pretend that epoch 2 was perfect: no later epoch may replace its checkpoint
+    log = tmp_path / "log.csv"
+    with open(log, newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[1]["val_accuracy"] = "1.0"
+    with open(log, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    before = (tmp_path / "best.keras").read_bytes()
+    rtrain.fit(_tiny(), small, "default", tmp_path, epochs=4, steps_per_epoch=2, verbose=0)
+    assert (tmp_path / "best.keras").read_bytes() == before
+
+
+def test_recompute_batchnorm_averages_the_batch_statistics():
+    from rnpa.layers import BatchNormalization
+
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((3, 3, 2))
+    bn1 = BatchNormalization(momentum=0.9, epsilon=1e-3, name="bn1")
+    conv = keras.layers.Conv2D(2, 1, use_bias=False, name="conv")
+    bn2 = keras.layers.BatchNormalization(momentum=0.99, name="bn2")  # Keras' own too
+    model = keras.Model(inputs, bn2(conv(keras.layers.ReLU()(bn1(inputs)))))
+    bn1.gamma.assign([1.5, 0.5])
+    bn1.beta.assign([0.2, -0.1])
+    kernel = conv.kernel.numpy().copy()
+    batches = [rng.normal(loc, scale, (4, 3, 3, 2)).astype("float32")
+               for loc, scale in ((0, 1), (2, 3), (-1, 0.5))]  # fmt: skip
+
+    used = rtrain.recompute_batchnorm(model, [(x, np.zeros(4)) for x in batches])
+
+    assert used == 3
+    # expected, computed here with NumPy: each layer normalises with its batch statistics
+    m1 = [x.mean(axis=(0, 1, 2)) for x in batches]
+    v1 = [x.var(axis=(0, 1, 2)) for x in batches]
+    h = [np.maximum((x - m) / np.sqrt(v + 1e-3) * [1.5, 0.5] + [0.2, -0.1], 0) @ kernel[0, 0]
+         for x, m, v in zip(batches, m1, v1, strict=True)]  # fmt: skip
+    np.testing.assert_allclose(bn1.moving_mean.numpy(), np.mean(m1, axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bn1.moving_variance.numpy(), np.mean(v1, axis=0), rtol=1e-4)
+    m2 = np.mean([x.mean(axis=(0, 1, 2)) for x in h], axis=0)
+    v2 = np.mean([x.var(axis=(0, 1, 2)) for x in h], axis=0)
+    np.testing.assert_allclose(bn2.moving_mean.numpy(), m2, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bn2.moving_variance.numpy(), v2, rtol=1e-4, atol=1e-6)
+    assert (bn1.momentum, bn2.momentum) == (0.9, 0.99)  # restored
+    np.testing.assert_array_equal(conv.kernel.numpy(), kernel)  # nothing else changes
+    assert rtrain.recompute_batchnorm(model, [(x, 0) for x in batches], steps=1) == 1
+    np.testing.assert_allclose(bn1.moving_mean.numpy(), m1[0], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="no batches"):
+        rtrain.recompute_batchnorm(model, [])
 
 
 # ----------------------------------------------------------------------------
