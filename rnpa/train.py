@@ -267,7 +267,7 @@ RECIPES: dict[str, Recipe] = {
         nesterov=True,
         weight_decay=1e-3,
         label_smoothing=0.1,
-        augment="default",
+        augment="crop",
         bn_momentum=0.9,
         precision="auto",
         tta_flip=True,
@@ -1075,6 +1075,9 @@ __all__ = [
     "register_cli",
     "make_optimizer",
     "make_schedule",
+    "recompute_batchnorm",
     "resolve_precision",
     "seed_everything",
+    "swa_epochs",
+    "WeightAverage",
 ]

@@ -129,6 +129,32 @@ def test_augmentation_keeps_shape_and_changes_pixels(name, flowers32):
     np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
 
 
+def _is_shifted_copy(out, img, pad=4):
+    """Whether ``out`` is ``img`` (or its mirror) moved by whole pixels, zeros filled in."""
+    padded = [np.pad(v, ((pad, pad), (pad, pad), (0, 0))) for v in (img, img[:, ::-1])]
+    h, w = img.shape[:2]
+    return any(
+        np.array_equal(out, p[dy : dy + h, dx : dx + w])
+        for p in padded for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+    )  # fmt: skip
+
+
+def test_default_augmentation_is_flip_and_crop_without_interpolation(flowers32):
+    from rnpa.train import RECIPES
+
+    # the default moves each image by whole pixels (and mirrors it): no resampling,
+    # which blurs 32x32 images (the zoom cost about 2 points on flowers32)
+    assert rdata.DEFAULT_AUGMENTATION == "crop"
+    assert rdata.load("flowers32", limit=8).augment == "crop"
+    assert rdata.load("flowers32", limit=8, augment=True).augment == "crop"
+    assert RECIPES["default"].augment == "crop"
+    x = rdata.load("flowers32", augment="none", limit=8).normalize(flowers32.train[0][:8])
+    crop = np.asarray(rdata.make_augmentation("default", 32, seed=2)(x, training=True))
+    assert all(_is_shifted_copy(o, i) for o, i in zip(crop, x, strict=True))
+    zoom = np.asarray(rdata.make_augmentation("zoom", 32, seed=2)(x, training=True))
+    assert not all(_is_shifted_copy(o, i) for o, i in zip(zoom, x, strict=True))
+
+
 def test_augmented_pipeline_differs_between_epochs():
     d = rdata.load("flowers32", batch_size=64, augment="crop", shuffle=False, limit=64)
     a = next(iter(d.train))[0].numpy()

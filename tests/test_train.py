@@ -441,7 +441,7 @@ def test_pretrained_flowers32_weights():
     model = rnpa.ResNetPreAct(weights="flowers32")
     data = rdata.load("flowers32", augment="none")
     result = evaluate(model, data, "test")
-    assert result.accuracy > 0.72  # 75.7% when made (rnpa/assets/WEIGHTS.md)
+    assert result.accuracy > 0.70  # 74.1% when made (rnpa/assets/WEIGHTS.md)
 
 
 @pytest.mark.parametrize(
