@@ -47,8 +47,8 @@ AUGMENTATIONS = {
     "original": "random horizontal flip, zoom +-20% and shear 0.2 (the 2017 notebook's "
     "ImageDataGenerator)",
     "zoom": "random horizontal flip, zoom +-10% and pad-4-and-random-crop (rnpa's default "
-    "until 2026-11-29; on flowers32 the zoom's interpolation cost about 2 points, "
-    "bench/README.md)",
+    "until 2026-11-29; the zoom's interpolation blurs 32x32 images, and flowers32 did "
+    "0.6-2 points better without it, bench/README.md)",
     "default": "the default augmentation: 'crop'",
     "strong": "random horizontal flip, rotation +-15 degrees, zoom in up to 30% (out up "
     "to 10%) and pad-4-and-random-crop",

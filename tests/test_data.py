@@ -143,7 +143,7 @@ def test_default_augmentation_is_flip_and_crop_without_interpolation(flowers32):
     from rnpa.train import RECIPES
 
     # the default moves each image by whole pixels (and mirrors it): no resampling,
-    # which blurs 32x32 images (the zoom cost about 2 points on flowers32)
+    # which blurs 32x32 images (flowers32 did better without the zoom, bench/README.md)
     assert rdata.DEFAULT_AUGMENTATION == "crop"
     assert rdata.load("flowers32", limit=8).augment == "crop"
     assert rdata.load("flowers32", limit=8, augment=True).augment == "crop"
