@@ -1,15 +1,17 @@
 """One training run of the seed network on flowers32 with a changed recipe.
 
 For trying a recipe change before making it the default: trains
-``ResNetPreAct(reg=recipe.reg)`` with ``rnpa.train.fit`` (no files written) and
-prints the training wall time, the per-epoch median, and the validation and test
-accuracies of the final weights with flipped copies (test also without).
+``ResNetPreAct(reg=recipe.reg)`` (or another ``--model``) with ``rnpa.train.fit``
+(no files written) and prints the training wall time, the per-epoch median, and
+the validation and test accuracies of the final weights with flipped copies
+(test also without).
 
     python bench/recipe_trial.py '{"epochs": 60, "cutmix": 1.0}' --seed 0
     python bench/recipe_trial.py '{"augment": "strong"}' --recipe default --seed 1
     python bench/recipe_trial.py '{"swa": 0.25, "lr_floor": 0.2}' --threads 1 --jsonl t.jsonl
     python bench/recipe_trial.py --cutout 12 --seed 1      # trials outside the recipes
     python bench/recipe_trial.py --train-on-val --seed 0
+    python bench/recipe_trial.py '{"epochs": 80}' --model resnet14   # another network
 
 Three trials change what no recipe field does (not in rnpa: they did not help):
 ``--train-on-val`` trains on the training and validation images together (the
@@ -95,6 +97,8 @@ def main() -> None:
     p.add_argument("--jsonl", default=None, help="also append the result to this JSON-lines file")
     p.add_argument("--train-on-val", action="store_true",
                    help="train on the training and validation images together")  # fmt: skip
+    p.add_argument("--model", default="resnetpreact",
+                   help=f"the network ({rtrain.MODEL_NAMES})")  # fmt: skip
     p.add_argument("--cutout", type=int, default=0, help="blank a random N x N square")
     p.add_argument("--jitter", type=float, default=0.0,
                    help="random contrast 1 +- S, brightness +- S (normalised units)")  # fmt: skip
@@ -106,6 +110,10 @@ def main() -> None:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    try:  # after the thread settings: building a model starts TensorFlow
+        rtrain.build_model(args.model, (32, 32, 3), 5)
+    except ValueError as e:
+        p.error(str(e))
     changes = json.loads(args.changes)
     recipe = rtrain.get_recipe(args.recipe, **changes)
     rnpa.seed_everything(args.seed)
@@ -120,7 +128,7 @@ def main() -> None:
     extra = [f for f in (jitter(args.jitter), cutout(args.cutout)) if f is not None]
     for f in extra:
         data = dataclasses.replace(data, train=data.train.map(f))
-    model = rnpa.ResNetPreAct(reg=recipe.reg)
+    model = rtrain.build_model(args.model, data.image_shape, data.num_classes, reg=recipe.reg)
     clock = EpochClock(every=10)
     t0 = time.perf_counter()
     history = rtrain.fit(model, data, recipe, None, callbacks=[clock], verbose=0)
@@ -128,6 +136,8 @@ def main() -> None:
     result = {
         "recipe": args.recipe,
         "changes": changes,
+        "model": args.model,
+        "parameters": model.count_params(),
         "train_on_val": args.train_on_val,
         "cutout": args.cutout,
         "jitter": args.jitter,
@@ -149,7 +159,8 @@ def main() -> None:
         else f"val {result['val']:.1%}"
     )  # fmt: skip
     print(
-        f"{args.recipe} {json.dumps(changes)} {trials} seed {args.seed}: fit {wall:.0f} s "
+        f"{args.model}: {args.recipe} {json.dumps(changes)} {trials} seed {args.seed}: "
+        f"fit {wall:.0f} s "
         f"(median epoch {result['median_epoch_s']:.2f} s); with flipped copies: "
         f"{val}, test {result['test']:.1%} ({result['test_no_flips']:.1%} without)"
         + ("" if args.train_on_val else f"; val + test {(result['val'] + result['test']) / 2:.1%}"),

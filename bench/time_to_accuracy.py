@@ -7,6 +7,11 @@ so). The clock counts training only (the test evaluation is paused out).
 
     python bench/time_to_accuracy.py                          # original + default, seeds 0 1 2
     python bench/time_to_accuracy.py --recipes default --seeds 0 --csv out.csv
+    python bench/time_to_accuracy.py --recipes default --epochs 80 --model resnet14
+
+With ``--model`` another network of ``rnpa.train.build_model`` replaces the seed
+network (for comparisons: the course's network is the seed network); its runs
+are labelled ``<model>/<recipe>``.
 """
 
 from __future__ import annotations
@@ -49,14 +54,19 @@ class TestAccuracyClock(keras.callbacks.Callback):
 
 
 def run(
-    recipe_name: str, seed: int, epochs: int | None, out_dir: str | None = None
+    recipe_name: str,
+    seed: int,
+    epochs: int | None,
+    out_dir: str | None = None,
+    model_name: str = "resnetpreact",
 ) -> list[tuple[int, float, float]]:
     recipe = rtrain.get_recipe(recipe_name, epochs=epochs)
     rnpa.seed_everything(seed)
     data = rdata.load("flowers32", batch_size=recipe.batch_size, augment=recipe.augment, seed=seed)
-    model = rnpa.ResNetPreAct(reg=recipe.reg)
+    model = rtrain.build_model(model_name, data.image_shape, data.num_classes, reg=recipe.reg)
     clock = TestAccuracyClock(data, recipe.tta_flip)
-    out = os.path.join(out_dir, f"{recipe_name}-seed{seed}") if out_dir else None
+    label = recipe_name if model_name == "resnetpreact" else f"{model_name}-{recipe_name}"
+    out = os.path.join(out_dir, f"{label}-seed{seed}") if out_dir else None
     rtrain.fit(model, data, recipe, out, callbacks=[clock], verbose=0)
     return clock.rows
 
@@ -66,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipes", nargs="+", default=["original", "default"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs")
+    p.add_argument("--model", default="resnetpreact",
+                   help=f"the network ({rtrain.MODEL_NAMES})")  # fmt: skip
     p.add_argument("--csv", default=None, help="also write every epoch's figures to this CSV")
     p.add_argument(
         "--out",
@@ -75,10 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     print(f"load average at start {os.getloadavg()[0]:.1f}; cores {os.cpu_count()}", flush=True)
     results: dict[str, list[list[tuple[int, float, float]]]] = {}
-    for name in args.recipes:
+    try:  # a bad --model fails before any run
+        rtrain.build_model(args.model, (32, 32, 3), 5)
+    except ValueError as e:
+        p.error(str(e))
+    for recipe in args.recipes:
+        name = recipe if args.model == "resnetpreact" else f"{args.model}/{recipe}"
         for seed in args.seeds:
             print(f"recipe {name}, seed {seed}", flush=True)
-            rows = run(name, seed, args.epochs, args.out)
+            rows = run(recipe, seed, args.epochs, args.out, args.model)
             results.setdefault(name, []).append(rows)
             if args.csv:
                 new = not os.path.exists(args.csv)
