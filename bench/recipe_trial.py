@@ -54,8 +54,6 @@ from rnpa.evaluate import evaluate  # noqa: E402
 def cutout(size: int):
     """A batch map that sets a random ``size`` x ``size`` square of each image to 0
     (the training mean, in normalised units); the square may overhang the edge."""
-    if not size:
-        return None
     import tensorflow as tf
 
     def f(x, y):
@@ -73,8 +71,6 @@ def cutout(size: int):
 def jitter(strength: float):
     """A batch map that scales each image's contrast by a random 1 +- ``strength``
     around its mean and shifts its brightness by +- ``strength``."""
-    if not strength:
-        return None
     import tensorflow as tf
 
     def f(x, y):
@@ -110,10 +106,6 @@ def main() -> None:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    try:  # after the thread settings: building a model starts TensorFlow
-        rtrain.build_model(args.model, (32, 32, 3), 5)
-    except ValueError as e:
-        p.error(str(e))
     changes = json.loads(args.changes)
     recipe = rtrain.get_recipe(args.recipe, **changes)
     rnpa.seed_everything(args.seed)
@@ -125,10 +117,14 @@ def main() -> None:
         arrays, batch_size=recipe.batch_size, augment=recipe.augment, seed=args.seed,
         name="flowers32",
     )  # fmt: skip
-    extra = [f for f in (jitter(args.jitter), cutout(args.cutout)) if f is not None]
-    for f in extra:
-        data = dataclasses.replace(data, train=data.train.map(f))
-    model = rtrain.build_model(args.model, data.image_shape, data.num_classes, reg=recipe.reg)
+    if args.jitter:
+        data = dataclasses.replace(data, train=data.train.map(jitter(args.jitter)))
+    if args.cutout:
+        data = dataclasses.replace(data, train=data.train.map(cutout(args.cutout)))
+    try:
+        model = rtrain.build_model(args.model, data.image_shape, data.num_classes, reg=recipe.reg)
+    except ValueError as e:  # an unknown --model
+        p.error(str(e))
     clock = EpochClock(every=10)
     t0 = time.perf_counter()
     history = rtrain.fit(model, data, recipe, None, callbacks=[clock], verbose=0)
