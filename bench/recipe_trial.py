@@ -11,15 +11,24 @@ the validation and test accuracies of the final weights with flipped copies
     python bench/recipe_trial.py '{"swa": 0.25, "lr_floor": 0.2}' --threads 1 --jsonl t.jsonl
     python bench/recipe_trial.py --cutout 11 --seed 1      # trials outside the recipes
     python bench/recipe_trial.py --train-on-val --seed 0
+    python bench/recipe_trial.py '{"epochs": 30}' --sam 0.05 --seed 1
     python bench/recipe_trial.py '{"epochs": 80}' --model resnet14   # another network
 
-Three trials change what no recipe field does (not in rnpa: they did not help):
-``--train-on-val`` trains on the training and validation images together (the
-validation accuracy is then of training images, so only test counts);
-``--cutout N`` blanks a random N x N square of every training image (DeVries
-and Taylor 2017) and ``--jitter S`` scales each image's contrast by 1 +- S and
-shifts its brightness by +- S standard deviations, both after the recipe's
-augmentation.
+Some trials change what no recipe field does (none is in rnpa: none helped,
+see ``bench/README.md``): ``--train-on-val`` trains on the training and
+validation images together (the validation accuracy is then of training
+images, so only test counts); ``--cutout N`` blanks a random N x N square of
+every training image (DeVries and Taylor 2017); ``--jitter S`` scales each
+image's contrast by 1 +- S and shifts its brightness by +- S standard
+deviations, both after the recipe's augmentation; ``--rot90`` turns each
+training image by a random multiple of 90 degrees; ``--zero-init`` starts the
+last convolution of every residual branch at 0, so that each unit starts as
+the identity; ``--no-bn-decay`` exempts the BatchNormalization scales and
+offsets and the biases from weight decay; ``--sam RHO`` trains with
+sharpness-aware minimisation (Foret et al. 2021, two forward and backward
+passes per step). Every run also reports the accuracies after the
+BatchNormalization statistics are recomputed on the unaugmented training
+images (``rnpa.train.recompute_batchnorm``).
 
 Two runs with ``--threads 1`` side by side finish sooner on a 2-core machine
 than one after the other with both cores (accuracy does not depend on it; the
@@ -83,6 +92,53 @@ def jitter(strength: float):
     return f
 
 
+def rot90():
+    """A batch map that turns each image by a random multiple of 90 degrees
+    (with the recipe's horizontal flip: all 8 symmetries of the square)."""
+    import tensorflow as tf
+
+    def f(x, y):
+        n = tf.shape(x)[0]
+        k = tf.random.uniform([n], 0, 4, dtype=tf.int32)
+        turned = [tf.image.rot90(x, j) for j in range(4)]
+        stack = tf.stack(turned, axis=1)  # (n, 4, h, w, c); square images only
+        return tf.gather(stack, k, axis=1, batch_dims=1), y
+
+    return f
+
+
+def use_sam(model, rho: float) -> None:
+    """Make ``model`` train with sharpness-aware minimisation (Foret et al. 2021):
+    each step takes the gradient at the weights moved by ``rho`` along the
+    normalised gradient (two forward and backward passes per step)."""
+    import tensorflow as tf
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+        grads = tape.gradient(loss, variables)
+        norm = tf.linalg.global_norm(grads)
+        moves = [g * (rho / (norm + 1e-12)) for g in grads]
+        for v, e in zip(variables, moves, strict=True):
+            v.assign_add(e)
+        with tf.GradientTape() as tape:
+            y_sharp = self(x, training=True)
+            loss_sharp = self.compute_loss(x=x, y=y, y_pred=y_sharp, training=True)
+        grads = tape.gradient(loss_sharp, variables)
+        for v, e in zip(variables, moves, strict=True):
+            v.assign_sub(e)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        return self.compute_metrics(x, y, y_pred)
+
+    import types
+
+    model.train_step = types.MethodType(train_step, model)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("changes", nargs="?", default="{}", help="recipe fields to change, as JSON")
@@ -98,9 +154,17 @@ def main() -> None:
     p.add_argument("--cutout", type=int, default=0, help="blank a random N x N square")
     p.add_argument("--jitter", type=float, default=0.0,
                    help="random contrast 1 +- S, brightness +- S (normalised units)")  # fmt: skip
+    p.add_argument("--rot90", action="store_true",
+                   help="turn training images by a random multiple of 90 degrees")  # fmt: skip
+    p.add_argument("--zero-init", action="store_true",
+                   help="start each residual branch's last convolution at 0")  # fmt: skip
+    p.add_argument("--no-bn-decay", action="store_true",
+                   help="no weight decay on BatchNorm scales, offsets and biases")  # fmt: skip
+    p.add_argument("--sam", type=float, default=0.0, metavar="RHO",
+                   help="sharpness-aware minimisation with this radius (0: off)")  # fmt: skip
     args = p.parse_args()
-    if args.cutout < 0 or args.jitter < 0:
-        p.error("--cutout and --jitter must be >= 0")
+    if args.cutout < 0 or args.jitter < 0 or args.sam < 0:
+        p.error("--cutout, --jitter and --sam must be >= 0")
     import tensorflow as tf
 
     if args.threads:
@@ -121,10 +185,33 @@ def main() -> None:
         data = dataclasses.replace(data, train=data.train.map(jitter(args.jitter)))
     if args.cutout:
         data = dataclasses.replace(data, train=data.train.map(cutout(args.cutout)))
+    if args.rot90:
+        data = dataclasses.replace(data, train=data.train.map(rot90()))
     try:
         model = rtrain.build_model(args.model, data.image_shape, data.num_classes, reg=recipe.reg)
     except ValueError as e:  # an unknown --model
         p.error(str(e))
+    if args.zero_init:
+        last = [x for x in model.layers if x.name.startswith("conv") and x.name.endswith("c")]
+        if not last:
+            p.error(f"--zero-init needs the seed network's conv<s>c layers; {args.model} has none")
+        for layer in last:
+            for w in layer.weights:
+                w.assign(np.zeros(w.shape, w.dtype))
+    if args.sam:
+        if rtrain.resolve_precision(recipe.precision) != "float32":
+            # fit would train a float16/bfloat16 copy without this train_step
+            p.error("--sam needs float32 training ('precision': 'float32' on a GPU)")
+        use_sam(model, args.sam)
+    if args.no_bn_decay:
+        make_optimizer = rtrain.make_optimizer
+
+        def make_without_bn_decay(*a, **k):
+            optimizer = make_optimizer(*a, **k)
+            optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+            return optimizer
+
+        rtrain.make_optimizer = make_without_bn_decay
     clock = EpochClock(every=10)
     t0 = time.perf_counter()
     history = rtrain.fit(model, data, recipe, None, callbacks=[clock], verbose=0)
@@ -137,6 +224,10 @@ def main() -> None:
         "train_on_val": args.train_on_val,
         "cutout": args.cutout,
         "jitter": args.jitter,
+        "rot90": args.rot90,
+        "sam": args.sam,
+        "zero_init": args.zero_init,
+        "no_bn_decay": args.no_bn_decay,
         "seed": args.seed,
         "fit_s": round(wall, 1),
         "median_epoch_s": round(statistics.median(clock.seconds), 2),
@@ -145,10 +236,19 @@ def main() -> None:
         "test_no_flips": evaluate(model, data, "test", tta_flip=False).accuracy,
         "train_accuracy_last_epoch": history.history["accuracy"][-1],
     }
+    # the BatchNormalization statistics of the last epoch come from augmented
+    # batches; the same weights with statistics of the unaugmented images:
+    clean = rdata.pipelines(
+        arrays, batch_size=recipe.batch_size, augment="none", seed=args.seed, name="flowers32"
+    )
+    rtrain.recompute_batchnorm(model, clean.train)
+    result["val_bn_clean"] = evaluate(model, data, "val", tta_flip=True).accuracy
+    result["test_bn_clean"] = evaluate(model, data, "test", tta_flip=True).accuracy
+    flags = ("train_on_val", "cutout", "jitter", "rot90", "sam", "zero_init", "no_bn_decay")
     trials = " ".join(
         f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
         for k, v in vars(args).items()
-        if k in ("train_on_val", "cutout", "jitter") and v
+        if k in flags and v
     )
     val = (
         f"val {result['val']:.1%} (training images)" if args.train_on_val
@@ -160,6 +260,10 @@ def main() -> None:
         f"(median epoch {result['median_epoch_s']:.2f} s); with flipped copies: "
         f"{val}, test {result['test']:.1%} ({result['test_no_flips']:.1%} without)"
         + ("" if args.train_on_val else f"; val + test {(result['val'] + result['test']) / 2:.1%}"),
+    )
+    print(
+        f"  with BatchNorm statistics of unaugmented training images: val "
+        f"{result['val_bn_clean']:.1%}, test {result['test_bn_clean']:.1%}"
     )
     if args.jsonl:
         with open(args.jsonl, "a") as f:
