@@ -204,6 +204,8 @@ def main() -> None:
             p.error("--sam needs float32 training ('precision': 'float32' on a GPU)")
         use_sam(model, args.sam)
     if args.no_bn_decay:
+        # fit builds its optimizer with rnpa.train.make_optimizer: wrap it (this
+        # process trains once)
         make_optimizer = rtrain.make_optimizer
 
         def make_without_bn_decay(*a, **k):
