@@ -44,14 +44,16 @@ def shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return padded[:, p - dy : p - dy + h, p - dx : p - dx + w]
 
 
-def probabilities(model: keras.Model, x: np.ndarray, views: list[tuple[int, int]]) -> np.ndarray:
-    """Mean predicted probabilities over ``views`` and their mirror images."""
-    total = 0.0
-    for dy, dx in views:
+def view_probabilities(model: keras.Model, x: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """Predicted probabilities of every shift in :data:`VIEWS`, averaged with
+    the mirror image's (each shift predicted once)."""
+    shifts = {v for views in VIEWS.values() for v in views}
+    out = {}
+    for dy, dx in shifts:
         moved = shift(x, dy, dx)
-        for v in (moved, moved[:, :, ::-1]):
-            total = total + model.predict(v, batch_size=256, verbose=0)
-    return total / (2 * len(views))
+        pair = [model.predict(v, batch_size=256, verbose=0) for v in (moved, moved[:, :, ::-1])]
+        out[(dy, dx)] = (pair[0] + pair[1]) / 2
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -65,7 +67,11 @@ def main(argv: list[str]) -> int:
     for split in ("val", "test"):
         images, labels = getattr(arrays, split)
         x, y = data.normalize(images), np.asarray(labels)
-        probs = {v: [probabilities(m, x, views) for m in models] for v, views in VIEWS.items()}
+        per_model = [view_probabilities(m, x) for m in models]
+        probs = {
+            v: [np.mean([p[s] for s in views], axis=0) for p in per_model]
+            for v, views in VIEWS.items()
+        }
         rows = [(path, i) for i, path in enumerate(argv)] + [(f"ensemble of {len(models)}", None)]
         for name, i in rows:
             accs = []
