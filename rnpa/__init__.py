@@ -10,7 +10,13 @@ from rnpa.blocks import (
 )
 from rnpa.course import profile
 from rnpa.data import load, load_flowers32
-from rnpa.models import ResNetPreAct, plain_network, preact_resnet, resnet_original
+from rnpa.models import (
+    ResNetPreAct,
+    cifar_resnet,
+    plain_network,
+    preact_resnet,
+    resnet_original,
+)
 from rnpa.train import RECIPES, fit, get_recipe, seed_everything
 
 __version__ = "0.1.0"
@@ -18,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "RECIPES",
     "ResNetPreAct",
+    "cifar_resnet",
     "fit",
     "get_recipe",
     "load",

@@ -5,9 +5,12 @@ four switches:
 
 * ``kind``: ``"bottleneck"`` (1x1 - 3x3 - 1x1 convolutions) or ``"basic"``
   (two 3x3 convolutions);
-* ``order``: ``"pre"`` for the pre-activation unit of He et al. 2016
-  (BN-ReLU-conv, add, nothing after the addition) or ``"post"`` for the original
-  unit of He et al. 2015 (conv-BN-ReLU, add, ReLU after the addition);
+* ``order``: where BN and ReLU stand around the convolutions and the addition,
+  one of the five orders of He et al. 2016 (Fig. 4, Table 2): ``"post"``, the
+  original unit of He et al. 2015 (conv-BN-ReLU, add, ReLU after the addition);
+  ``"bn_after_add"``; ``"relu_before_add"``; ``"relu_preact"`` (ReLU-only
+  pre-activation); ``"pre"``, the full pre-activation unit (BN-ReLU-conv, add,
+  nothing after the addition). :data:`ORDER_NAMES` gives the paper's names;
 * ``shortcut``: ``True`` adds the shortcut (identity, or a 1x1 projection when the
   width or the stride changes), ``False`` gives the *plain* unit of the same shape;
 * ``strides``: down-sampling in the unit's 3x3 convolution (and its projection).
@@ -36,7 +39,17 @@ from keras import layers, regularizers
 from rnpa.layers import BatchNormalization
 
 KINDS = ("bottleneck", "basic")
-ORDERS = ("pre", "post")
+ORDERS = ("pre", "post", "bn_after_add", "relu_before_add", "relu_preact")
+#: the paper's name of each order (He et al. 2016, Fig. 4 (a)-(e) and Table 2)
+ORDER_NAMES = {
+    "post": "original",
+    "bn_after_add": "BN after addition",
+    "relu_before_add": "ReLU before addition",
+    "relu_preact": "ReLU-only pre-activation",
+    "pre": "full pre-activation",
+}
+#: orders whose units start with an activation (BN-ReLU or ReLU) of their input
+PREACT_ORDERS = ("pre", "relu_preact")
 _N_CONVS = {"bottleneck": 3, "basic": 2}
 _SUFFIXES = "abc"
 
@@ -152,10 +165,15 @@ def residual_unit(
         ``conv{label}a`` ... ``merge{label}``, ``proj{label}``.
     kind : {"bottleneck", "basic"}
         Three convolutions 1x1-3x3-1x1, or two 3x3 convolutions.
-    order : {"pre", "post"}
-        ``"pre"``: BN-ReLU before each convolution, nothing after the addition
-        (He et al. 2016). ``"post"``: conv-BN(-ReLU) and a ReLU after the addition
-        (He et al. 2015).
+    order : {"pre", "post", "bn_after_add", "relu_before_add", "relu_preact"}
+        The five orders of He et al. 2016, Fig. 4 (shown for a basic unit):
+
+        * ``"post"`` (a, original): conv-BN-ReLU, conv-BN, add, ReLU;
+        * ``"bn_after_add"`` (b): conv-BN-ReLU, conv, add, BN, ReLU;
+        * ``"relu_before_add"`` (c): conv-BN-ReLU, conv-BN-ReLU, add;
+        * ``"relu_preact"`` (d, ReLU-only pre-activation): ReLU-conv-BN,
+          ReLU-conv-BN, add;
+        * ``"pre"`` (e, full pre-activation): BN-ReLU-conv, BN-ReLU-conv, add.
     strides : int
         Stride of the 3x3 convolution that down-samples (and of the projection).
     shortcut : bool
@@ -163,9 +181,9 @@ def residual_unit(
     reg : float
         L2 factor on every convolution kernel.
     preactivate_input : bool
-        Pre-activation only: ``False`` skips the first BN-ReLU, for a unit that
-        follows a stem that already applied BN-ReLU (stage 1 of the original
-        network).
+        Pre-activation orders only: ``False`` skips the first BN-ReLU (ReLU for
+        ``"relu_preact"``), for a unit that follows a stem that already applied
+        it (stage 1 of the 2017 network).
     last_bias : bool
         Give the last convolution a bias (the 2017 network does).
 
@@ -178,8 +196,12 @@ def residual_unit(
     -----
     When the width or the stride changes, the shortcut is a 1x1 convolution
     ("projection", option B of He et al. 2015). In a pre-activation unit it is
-    applied to the pre-activated input, as in the paper's code; in a
-    post-activation unit it is a convolution followed by BN on the raw input.
+    applied to the pre-activated input, as in the paper's code (with a BN after
+    it for ``"relu_preact"``, whose branch also ends in BN); in the other orders
+    it is a convolution followed by BN on the raw input, except
+    ``"bn_after_add"``, where the BN after the addition normalises it. The paper
+    describes these orders for identity shortcuts only; the projections are our
+    choice.
     """
     kind = check_choice(kind, "kind", KINDS)
     order = check_choice(order, "order", ORDERS)
@@ -191,8 +213,11 @@ def residual_unit(
     in_channels = _channels(x, "x")
     out_channels = filters[-1]
     needs_projection = shortcut and (in_channels != out_channels or strides != 1)
-    if order == "post" and not preactivate_input:
-        raise ValueError("preactivate_input=False only applies to order='pre'")
+    if order not in PREACT_ORDERS and not preactivate_input:
+        raise ValueError(
+            f"preactivate_input=False only applies to the pre-activation orders "
+            f"{', '.join(map(repr, PREACT_ORDERS))}, not order={order!r}"
+        )
 
     n = len(filters)
     # kernel size and stride of each convolution in the unit
@@ -200,44 +225,63 @@ def residual_unit(
     conv_strides = [1] * n
     conv_strides[1 if kind == "bottleneck" else 0] = strides
 
-    if order == "pre":
-        if preactivate_input:
-            h = BatchNormalization(name=f"bn{label}a")(x)
-            h = layers.Activation("relu", name=f"relu{label}a")(h)
-        else:
-            h = x
-        # the projection sees the pre-activated input, as in the authors' code for He et al. 2016
-        skip = (
-            _conv(out_channels, 1, strides, reg, False, f"proj{label}")(h)
-            if needs_projection
-            else x
-        )
-        for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides, strict=True)):
-            sfx = _SUFFIXES[i]
-            if i > 0:
-                h = BatchNormalization(name=f"bn{label}{sfx}")(h)
-                h = layers.Activation("relu", name=f"relu{label}{sfx}")(h)
-            h = _conv(f, k, s, reg, last_bias and i == n - 1, f"conv{label}{sfx}")(h)
-        if shortcut:
-            h = layers.Add(name=f"merge{label}")([h, skip])
-        return h
+    def bn(h: Any, name: str) -> Any:
+        return BatchNormalization(name=name)(h)
 
-    # order == "post": conv-BN-ReLU ..., conv-BN, add, ReLU
+    def relu(h: Any, name: str) -> Any:
+        return layers.Activation("relu", name=name)(h)
+
+    def conv(h: Any, i: int) -> Any:
+        f, k, s = filters[i], kernels[i], conv_strides[i]
+        return _conv(f, k, s, reg, last_bias and i == n - 1, f"conv{label}{_SUFFIXES[i]}")(h)
+
     h = x
-    for i, (f, k, s) in enumerate(zip(filters, kernels, conv_strides, strict=True)):
+    if order in PREACT_ORDERS:
+        # activation before each convolution; the first one is shared with the projection
+        for i in range(n):
+            sfx = _SUFFIXES[i]
+            if i == 0 and not preactivate_input:
+                pass
+            elif order == "pre":
+                h = relu(bn(h, f"bn{label}{sfx}"), f"relu{label}{sfx}")
+            else:
+                h = relu(h, f"relu{label}{sfx}")
+            if i == 0:
+                activated = h
+            h = conv(h, i)
+            if order == "relu_preact":
+                h = bn(h, f"bn{label}{sfx}")
+        if not shortcut:
+            return h
+        skip = x
+        if needs_projection:
+            # as in the authors' code for He et al. 2016: the projection sees the activated input
+            skip = _conv(out_channels, 1, strides, reg, False, f"proj{label}")(activated)
+            if order == "relu_preact":
+                skip = bn(skip, f"bnproj{label}")
+        return layers.Add(name=f"merge{label}")([h, skip])
+
+    # the orders that start with a convolution: post, bn_after_add, relu_before_add
+    for i in range(n):
         sfx = _SUFFIXES[i]
-        h = _conv(f, k, s, reg, last_bias and i == n - 1, f"conv{label}{sfx}")(h)
-        h = BatchNormalization(name=f"bn{label}{sfx}")(h)
-        if i < n - 1:
-            h = layers.Activation("relu", name=f"relu{label}{sfx}")(h)
+        h = conv(h, i)
+        last = i == n - 1
+        if not (last and order == "bn_after_add"):
+            h = bn(h, f"bn{label}{sfx}")
+        if not last or order == "relu_before_add":
+            h = relu(h, f"relu{label}{sfx}")
     if shortcut:
+        skip = x
         if needs_projection:
             skip = _conv(out_channels, 1, strides, reg, False, f"proj{label}")(x)
-            skip = BatchNormalization(name=f"bnproj{label}")(skip)
-        else:
-            skip = x
+            if order != "bn_after_add":
+                skip = bn(skip, f"bnproj{label}")
         h = layers.Add(name=f"merge{label}")([h, skip])
-    return layers.Activation("relu", name=f"relu{label}out")(h)
+    if order == "bn_after_add":
+        h = bn(h, f"bn{label}out")
+    if order == "relu_before_add":
+        return h
+    return relu(h, f"relu{label}out")
 
 
 # ----------------------------------------------------------------------------
@@ -329,4 +373,6 @@ __all__ = [
     "postact_basic",
     "KINDS",
     "ORDERS",
+    "ORDER_NAMES",
+    "PREACT_ORDERS",
 ]

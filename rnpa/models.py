@@ -24,6 +24,7 @@ from keras import layers, regularizers
 
 from rnpa.blocks import (
     ORDERS,
+    PREACT_ORDERS,
     check_choice,
     check_positive_int,
     check_reg,
@@ -247,10 +248,12 @@ def _cifar_network(
         CIFAR_WIDTHS[0], (3, 3), padding="same", use_bias=False, kernel_regularizer=l2,
         name="conv0",
     )(inputs)
-    if order == "post":
-        # the original network: conv-BN-ReLU stem; the pre-activation network
-        # leaves BN-ReLU to the first unit
+    # the stem ends as each unit's input expects: conv-BN-ReLU before units that
+    # start with a convolution, conv-BN before ReLU-only pre-activation units,
+    # a bare conv before full pre-activation units (they start with BN-ReLU)
+    if order != "pre":
         x = BatchNormalization(name="bn0")(x)
+    if order not in PREACT_ORDERS:
         x = layers.Activation("relu", name="relu0")(x)
     for s, width in enumerate(CIFAR_WIDTHS, start=1):
         filters = (width, width, 4 * width) if bottleneck else (width, width)
@@ -265,17 +268,62 @@ def _cifar_network(
                 shortcut=shortcuts,
                 reg=reg,
             )
+    # pre-activation units leave their last addition un-activated: the head adds
+    # BN-ReLU (He et al. 2016, Sec. 4.1), or ReLU for ReLU-only pre-activation
     if order == "pre":
         x = BatchNormalization(name="bnF")(x)
+    if order in PREACT_ORDERS:
         x = layers.Activation("relu", name="reluF")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dense(num_classes, activation="softmax", name="fc")(x)
     if name is None:
         prefix = {("pre", True): "preact_resnet", ("post", True): "resnet"}.get(
-            (order, shortcuts), f"plain_{order}"
+            (order, shortcuts), f"resnet_{order}_" if shortcuts else f"plain_{order}"
         )
         name = f"{prefix}{depth}"
     return keras.Model(inputs, x, name=name)
+
+
+def cifar_resnet(
+    depth: int,
+    order: str = "pre",
+    bottleneck: bool = False,
+    shortcuts: bool = True,
+    num_classes: int = 10,
+    input_shape: Sequence[int] = (32, 32, 3),
+    reg: float = 0.0,
+    name: str | None = None,
+) -> keras.Model:
+    """A CIFAR ResNet whose units have any of the five orders of He et al. 2016.
+
+    The ablation of He et al. 2016 (Fig. 4, Table 2): the same three-stage
+    network (widths 16/32/64, depth 6n+2 with basic units, 9n+2 with
+    bottleneck units) with the BN and ReLU of every unit in another place.
+    ``order="pre"`` is :func:`preact_resnet`, ``order="post"`` is
+    :func:`resnet_original`.
+
+    Parameters
+    ----------
+    depth : int
+        Number of weighted layers, 6n+2 (basic) or 9n+2 (bottleneck).
+    order : {"pre", "post", "bn_after_add", "relu_before_add", "relu_preact"}
+        The unit order (``rnpa.blocks.ORDER_NAMES`` has the paper's names). The
+        stem ends with what the first unit expects (conv-BN-ReLU, conv-BN for
+        ``"relu_preact"``, a bare conv for ``"pre"``) and the pre-activation
+        orders get a final activation before pooling (BN-ReLU, or ReLU for
+        ``"relu_preact"``; the paper gives the ReLU-only head no details, so
+        that one is our choice).
+    bottleneck, shortcuts, num_classes, input_shape, reg, name
+        As in :func:`preact_resnet` (``bottleneck`` defaults to basic units
+        here, as ResNet-110 in Table 2).
+
+    Returns
+    -------
+    keras.Model
+        Named ``preact_resnet{depth}``, ``resnet{depth}``,
+        ``resnet_{order}_{depth}`` or ``plain_{order}{depth}``.
+    """
+    return _cifar_network(depth, num_classes, input_shape, bottleneck, order, shortcuts, reg, name)
 
 
 def preact_resnet(
@@ -365,9 +413,10 @@ def plain_network(
 
     Parameters
     ----------
-    order : {"post", "pre"}
-        Layer order of the units, as in :func:`resnet_original` (``"post"``, the
-        plain networks of He et al. 2015) or :func:`preact_resnet` (``"pre"``).
+    order : str
+        Layer order of the units, as in :func:`cifar_resnet`: ``"post"`` (the
+        plain networks of He et al. 2015), ``"pre"`` (as :func:`preact_resnet`)
+        or another of ``rnpa.blocks.ORDERS``.
     depth, num_classes, input_shape, bottleneck, reg, name
         As in :func:`preact_resnet`.
 
@@ -380,6 +429,7 @@ def plain_network(
 
 __all__ = [
     "ResNetPreAct",
+    "cifar_resnet",
     "preact_resnet",
     "resnet_original",
     "plain_network",

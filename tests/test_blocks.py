@@ -188,3 +188,118 @@ def test_residual_unit_bad_input(kwargs, exc, words):
     args = {"filters": [16, 16], "label": 1, "kind": "basic"} | kwargs
     with pytest.raises(exc, match=words):
         residual_unit(keras.Input(shape=(8, 8, 16)), **args)
+
+
+# ---------------------------------------------------------------------------
+# the five orders of He et al. 2016, Fig. 4 (a)-(e)
+# ---------------------------------------------------------------------------
+def branch_sequence(model) -> list[str]:
+    """The layer kinds from the input to the output along the residual branch.
+
+    Walks back from the output, at an addition following the input that does not
+    come straight from the unit's input (the branch, not the shortcut).
+    """
+    kinds = {keras.layers.Conv2D: "conv", keras.layers.Add: "add",
+             keras.layers.Activation: "relu", keras.layers.BatchNormalization: "bn"}
+    seq, layer = [], producer(model.output)
+    while layer.name != "x":
+        seq.append(next(v for k, v in kinds.items() if isinstance(layer, k)))
+        inputs = layer.input if isinstance(layer.input, list) else [layer.input]
+        previous = [producer(t) for t in inputs]
+        layer = next((p for p in previous if p.name != "x"), previous[0])
+    return seq[::-1]
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [  # basic unit, identity shortcut: what the paper's Fig. 4 draws
+        ("post", ["conv", "bn", "relu", "conv", "bn", "add", "relu"]),
+        ("bn_after_add", ["conv", "bn", "relu", "conv", "add", "bn", "relu"]),
+        ("relu_before_add", ["conv", "bn", "relu", "conv", "bn", "relu", "add"]),
+        ("relu_preact", ["relu", "conv", "bn", "relu", "conv", "bn", "add"]),
+        ("pre", ["bn", "relu", "conv", "bn", "relu", "conv", "add"]),
+    ],
+)
+def test_each_order_puts_bn_relu_and_addition_where_the_paper_does(order, expected):
+    m = unit_model(residual_unit, filters=[16, 16], label=1, kind="basic", order=order)
+    assert branch_sequence(m) == expected
+    # the shortcut is the unit's input itself
+    merge = m.get_layer("merge1")
+    assert "x" in {producer(t).name for t in merge.input}
+
+
+@pytest.mark.parametrize("order", ["relu_before_add", "relu_preact"])
+def test_orders_with_nothing_after_the_addition_pass_x_through_a_zero_branch(order):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 8, 8, 16)).astype("float32")
+    m = unit_model(residual_unit, filters=[16, 16], label=1, kind="basic", order=order)
+    bn = m.get_layer("bn1b")  # the branch's last BN: gamma = beta = 0 makes F = 0
+    gamma, beta, mean, var = bn.get_weights()
+    bn.set_weights([np.zeros_like(gamma), np.zeros_like(beta), mean, var])
+    np.testing.assert_array_equal(m(x, training=False).numpy(), x)
+
+
+def test_bn_after_addition_normalises_the_stream_itself():
+    """With a zero branch, order (b) still changes x: ReLU(BN(x)), computed here by hand."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(1.0, 3.0, size=(2, 8, 8, 16)).astype("float32")
+    m = unit_model(residual_unit, filters=[16, 16], label=1, kind="basic", order="bn_after_add")
+    _zero_last_conv(m, 1, "b")
+    bn = m.get_layer("bn1out")
+    gamma = rng.uniform(0.5, 2, 16).astype("float32")
+    beta, mean = rng.normal(size=16).astype("float32"), rng.normal(size=16).astype("float32")
+    var = rng.uniform(0.5, 4, 16).astype("float32")
+    bn.set_weights([gamma, beta, mean, var])
+    expected = np.maximum(gamma * (x - mean) / np.sqrt(var + bn.epsilon) + beta, 0)
+    np.testing.assert_allclose(m(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_relu_before_addition_makes_the_stream_only_grow():
+    """Order (c): the branch is non-negative, so every unit's output is >= its input."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 8, 8, 16)).astype("float32")
+    m = unit_model(residual_unit, filters=[16, 16], label=1, kind="basic", order="relu_before_add")
+    out = m(x, training=False).numpy()
+    assert np.all(out >= x - 1e-6)
+    assert np.any(out > x + 1e-3)
+
+
+@pytest.mark.parametrize(
+    ("order", "projection_input", "projection_bn"),
+    [
+        ("post", "x", True),
+        ("bn_after_add", "x", False),
+        ("relu_before_add", "x", True),
+        ("relu_preact", "relu1a", True),
+        ("pre", "relu1a", False),
+    ],
+)
+def test_projection_shortcut_of_each_order(order, projection_input, projection_bn):
+    m = unit_model(
+        residual_unit, (8, 8, 16), filters=[8, 8, 32], label=1, kind="bottleneck",
+        order=order, strides=2,
+    )
+    assert producer(m.get_layer("proj1").input).name == projection_input
+    names_ = names(m)
+    assert ("bnproj1" in names_) is projection_bn
+    assert m.output_shape == (None, 4, 4, 32)
+    assert m.get_layer("conv1b").strides == (2, 2)
+
+
+def test_relu_preact_can_skip_its_first_relu_and_post_orders_cannot():
+    m = unit_model(
+        residual_unit, filters=[16, 16], label=1, kind="basic", order="relu_preact",
+        preactivate_input=False,
+    )
+    assert branch_sequence(m) == ["conv", "bn", "relu", "conv", "bn", "add"]
+    for order in ("post", "bn_after_add", "relu_before_add"):
+        with pytest.raises(ValueError, match="preactivate_input=False only applies"):
+            residual_unit(keras.Input(shape=(8, 8, 16)), [16, 16], 1, kind="basic",
+                          order=order, preactivate_input=False)
+
+
+def test_order_names_follow_the_paper():
+    from rnpa.blocks import ORDER_NAMES, ORDERS
+
+    assert set(ORDER_NAMES) == set(ORDERS)
+    assert ORDER_NAMES["post"] == "original" and ORDER_NAMES["pre"] == "full pre-activation"

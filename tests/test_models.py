@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 import rnpa
-from rnpa.models import ResNetPreAct, plain_network, preact_resnet, resnet_original
+from rnpa.models import (
+    ResNetPreAct,
+    cifar_resnet,
+    plain_network,
+    preact_resnet,
+    resnet_original,
+)
 
 
 def n_params(layer) -> int:
@@ -293,6 +299,42 @@ def test_resnet_original_and_plain_have_the_same_layers():
             assert producer(res.get_layer(f"relu{label}out").input).name == la.name
 
 
+def _weight_shapes(model):
+    return [(w.path.split("/")[0], tuple(w.shape)) for w in model.weights]
+
+
+def test_cifar_resnet_pre_and_post_are_the_named_builders():
+    assert _weight_shapes(cifar_resnet(20, order="pre")) == _weight_shapes(
+        preact_resnet(20, bottleneck=False))
+    assert _weight_shapes(cifar_resnet(29, order="post", bottleneck=True)) == _weight_shapes(
+        resnet_original(29, bottleneck=True))
+    assert cifar_resnet(20, order="pre").name == "preact_resnet20"
+    assert cifar_resnet(20, order="relu_before_add").name == "resnet_relu_before_add_20"
+    assert cifar_resnet(20, order="bn_after_add", shortcuts=False).name == "plain_bn_after_add20"
+
+
+@pytest.mark.parametrize(
+    ("order", "stem", "head"),
+    [  # the layers between conv0 and the first unit, and between the last addition and pooling
+        ("post", ["bn0", "relu0"], ["relu3_3out"]),
+        ("bn_after_add", ["bn0", "relu0"], ["bn3_3out", "relu3_3out"]),
+        ("relu_before_add", ["bn0", "relu0"], []),
+        ("relu_preact", ["bn0"], ["reluF"]),
+        ("pre", [], ["bnF", "reluF"]),
+    ],
+)
+def test_cifar_resnet_stem_and_head_of_each_order(order, stem, head):
+    model = cifar_resnet(20, order=order)
+    layer_names = [la.name for la in model.layers]
+    first_unit = next(i for i, n in enumerate(layer_names) if n.endswith("1_1a"))
+    assert layer_names[layer_names.index("conv0") + 1 : first_unit] == stem
+    pool = layer_names.index("avg_pool")
+    last_add = layer_names.index("merge3_3")
+    assert layer_names[last_add + 1 : pool] == head
+    # ResNet-20's size (He et al. 2015, Table 6: 0.27M) whatever the order
+    assert model.count_params() == pytest.approx(0.27e6, rel=0.02)
+
+
 def test_family_forward_pass():
     for model in (preact_resnet(11), resnet_original(8), plain_network(8, order="pre")):
         out = model.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
@@ -353,6 +395,8 @@ def test_resnetpreact_rejects_unknown_options():
         (preact_resnet, (100,), {"bottleneck": False}, ValueError, "6n\\+2"),
         (resnet_original, (21,), {}, ValueError, "6n\\+2"),
         (plain_network, (20,), {"order": "middle"}, ValueError, "order"),
+        (cifar_resnet, (20,), {"order": "post_pre"}, ValueError, "order"),
+        (cifar_resnet, (21,), {"order": "relu_preact"}, ValueError, "6n\\+2"),
         (preact_resnet, (11,), {"num_classes": 1}, ValueError, "num_classes"),
         (preact_resnet, (11,), {"input_shape": (32, 32)}, ValueError, "input_shape"),
         (preact_resnet, (11,), {"reg": -1}, ValueError, "reg"),
