@@ -31,20 +31,28 @@ from typing import Any
 
 import keras
 
+_FUSED_INPUT_DTYPES = ("float32", "float16", "bfloat16")
+
 
 @keras.saving.register_keras_serializable(package="rnpa")
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel.
 
     Takes the same arguments as Keras' layer and keeps its class name, so a
-    model summary reads the same. Saved ``.keras`` files name it
-    ``rnpa>BatchNormalization``: load them after ``import rnpa``.
+    model summary reads the same. A model saved as it is names it
+    ``rnpa>BatchNormalization`` (load it after ``import rnpa``);
+    :func:`portable` gives the same model with Keras' own layer, which loads
+    anywhere, and :func:`fused` turns it back.
     """
 
     def _fused_applies(self, inputs: Any, mask: Any) -> bool:
         axis = self.axis if isinstance(self.axis, int) else None
         return (
             keras.backend.backend() == "tensorflow"
+            # the kernel keeps float32 statistics and takes float32/16/bf16 inputs:
+            # a pure float16, bfloat16 or float64 policy is left to Keras
+            and self.variable_dtype == "float32"
+            and keras.backend.standardize_dtype(inputs.dtype) in _FUSED_INPUT_DTYPES
             and mask is None
             and not self.renorm
             and not getattr(self, "synchronized", False)
@@ -86,3 +94,36 @@ class BatchNormalization(keras.layers.BatchNormalization):
                 is_training=False,
             )
         return tf.cast(y, self.compute_dtype)
+
+
+def _swap_batchnorm(model: keras.Model, to: type) -> keras.Model:
+    """A copy of ``model`` with every BatchNormalization of another class made ``to``."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.BatchNormalization) and type(layer) is not to:
+            return to.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def portable(model: keras.Model) -> keras.Model:
+    """The same network with Keras' own BatchNormalization: it loads without rnpa.
+
+    Same layers, names, weights and predictions; only the class of the
+    normalisation layers differs, so a ``.keras`` file saved from it loads with
+    plain ``keras.models.load_model``. ``rnpa.train.fit`` saves its models so.
+    """
+    return _swap_batchnorm(model, keras.layers.BatchNormalization)
+
+
+def fused(model: keras.Model) -> keras.Model:
+    """The same network with rnpa's fused BatchNormalization (faster training on a CPU).
+
+    The inverse of :func:`portable`, e.g. to train a loaded ``best.keras`` further.
+    """
+    return _swap_batchnorm(model, BatchNormalization)

@@ -140,3 +140,114 @@ def test_models_use_it_and_save_load_round_trip(tmp_path):
     )
     x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+# ---------------------------------------------------------------------------
+# dtype policies: the fused path where it is exact, Keras' computation elsewhere
+# ---------------------------------------------------------------------------
+def _fused_called(layer, x, training, monkeypatch):
+    calls = []
+    real = tf.compat.v1.nn.fused_batch_norm
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tf.compat.v1.nn, "fused_batch_norm", spy)
+    y = layer(x, training=training)
+    return y, bool(calls)
+
+
+@pytest.mark.parametrize(
+    ("policy", "fused_expected", "atol"),
+    [
+        ("float32", True, 1e-4),
+        ("mixed_float16", True, 2e-2),
+        ("mixed_bfloat16", True, 6e-2),
+        ("bfloat16", False, 6e-2),
+        ("float16", False, 2e-2),
+        ("float64", False, 1e-12),
+    ],
+)
+@pytest.mark.parametrize("training", [True, False])
+def test_every_dtype_policy_matches_keras(policy, fused_expected, atol, training, monkeypatch):
+    ours, ref = _pair((None, 4, 4, 3), dtype=policy)
+    x = np.random.default_rng(4).normal(0.5, 2.0, (6, 4, 4, 3))
+    x = tf.constant(x.astype(keras.mixed_precision.Policy(policy).compute_dtype))
+    y, fused_used = _fused_called(ours, x, training, monkeypatch)
+    assert fused_used is fused_expected
+    y_ref = ref(x, training=training)
+    assert y.dtype == y_ref.dtype
+    np.testing.assert_allclose(
+        tf.cast(y, tf.float64).numpy(), tf.cast(y_ref, tf.float64).numpy(), atol=atol
+    )
+    assert ours.moving_mean.dtype == ref.moving_mean.dtype
+    np.testing.assert_allclose(
+        np.asarray(ours.moving_variance.numpy(), "float64"),
+        np.asarray(ref.moving_variance.numpy(), "float64"), rtol=1e-3,
+    )
+
+
+@pytest.mark.parametrize("policy", ["float16", "bfloat16", "float64", "mixed_float16"])
+def test_training_steps_under_each_policy(policy):
+    """The crash that made this fallback necessary: fit under a pure policy."""
+    keras.config.set_dtype_policy(policy)
+    try:
+        inp = keras.Input((4, 4, 3))
+        out = keras.layers.Dense(2, dtype="float32")(
+            keras.layers.GlobalAveragePooling2D()(BatchNormalization()(inp)))
+        model = keras.Model(inp, out)
+        model.compile(optimizer="sgd", loss="mse")
+        x = np.random.default_rng(0).random((8, 4, 4, 3))
+        hist = model.fit(x, np.zeros((8, 2)), epochs=2, verbose=0)
+        assert np.all(np.isfinite(hist.history["loss"]))
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+# ---------------------------------------------------------------------------
+# portable files: Keras' own layer in the file, the fused one in training
+# ---------------------------------------------------------------------------
+def test_portable_and_fused_swap_only_the_class(tmp_path):
+    from rnpa.layers import fused, portable
+
+    model = rnpa.ResNetPreAct(num_stages=2)
+    plain = portable(model)
+    kinds = {type(la) for la in plain.layers if isinstance(la, keras.layers.BatchNormalization)}
+    assert kinds == {keras.layers.BatchNormalization}
+    assert [la.name for la in plain.layers] == [la.name for la in model.layers]
+    back = fused(plain)
+    assert {type(la) for la in back.layers if "bn" in la.name} == {BatchNormalization}
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
+    ref = model.predict(x, verbose=0)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), ref, atol=1e-6)
+    np.testing.assert_allclose(back.predict(x, verbose=0), ref, atol=1e-6)
+    with pytest.raises(TypeError, match="model must be a keras.Model"):
+        portable("best.keras")
+
+
+def test_a_portable_file_loads_in_plain_keras_without_rnpa(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from rnpa.layers import portable
+
+    model = rnpa.ResNetPreAct(num_stages=1)
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    portable(model).save(tmp_path / "m.keras")
+    script = (
+        "import sys, json, numpy as np, keras\n"
+        "m = keras.models.load_model(sys.argv[1])\n"
+        "print(json.dumps({'rnpa': 'rnpa' in sys.modules,"
+        " 'y': m.predict(np.load(sys.argv[2]), verbose=0).tolist()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "m.keras"), str(tmp_path / "x.npy")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rnpa"] is False
+    np.testing.assert_allclose(np.array(result["y"]), model.predict(x, verbose=0), atol=1e-6)
