@@ -618,6 +618,33 @@ def _stack(images: list[np.ndarray], size: tuple[int, int] | None) -> np.ndarray
     return np.stack(images).astype(np.uint8)
 
 
+def _ignored(name: str) -> bool:
+    """Hidden entries, and what a macOS zip adds: ``__MACOSX/`` and ``._*`` files."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _check_split_sizes(
+    root: Path, labels: np.ndarray, val_fraction: float, test_fraction: float
+) -> None:
+    """Raise, naming the folder, if a split of the stratified split would be empty."""
+    sizes = dict.fromkeys(("train", "val", "test"), 0)
+    for c in np.unique(labels):
+        n = int(np.sum(labels == c))
+        n_val = min(round(n * val_fraction), n)  # as _stratified_split takes them
+        n_test = min(round(n * test_fraction), n - n_val)
+        sizes["val"] += n_val
+        sizes["test"] += n_test
+        sizes["train"] += n - n_val - n_test
+    wanted = {"train": 1.0, "val": val_fraction, "test": test_fraction}
+    for split, n in sizes.items():
+        if n == 0 and wanted[split] > 0:
+            raise ValueError(
+                f"folder {str(root)!r} is too small to split: its {split} split would be "
+                f"empty ({len(labels)} images, val_fraction={val_fraction}, "
+                f"test_fraction={test_fraction}); add images or change the fractions"
+            )
+
+
 def read_folder(
     directory: str | os.PathLike[str],
     image_size: int | Sequence[int] | None = 32,
@@ -669,17 +696,23 @@ def read_folder(
         raise FileNotFoundError(f"directory {str(root)!r} does not exist")
     if not root.is_dir():
         raise ValueError(f"directory must be a folder of class sub-folders, got the file {root}")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not _ignored(p.name))
     if not classes:
         raise ValueError(
             f"directory {str(root)!r} holds no class sub-folders; expected "
             f"{root}/<class name>/<image files>"
+        )
+    if len(classes) < 2:
+        raise ValueError(
+            f"directory {str(root)!r} holds {len(classes)} class sub-folder ({classes[0]!r}); "
+            "a classifier needs at least 2, one sub-folder of images per class"
         )
     files: list[tuple[str, int, Path]] = []
     for label, cls in enumerate(classes):
         found = sorted(
             p for p in (root / cls).rglob("*")
             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+            and not any(_ignored(part) for part in p.relative_to(root / cls).parts)
         )  # fmt: skip
         if not found:
             raise ValueError(
@@ -687,6 +720,8 @@ def read_folder(
                 f"({', '.join(IMAGE_EXTENSIONS)}); remove it or add images"
             )
         files += [(f"{cls}/{p.relative_to(root / cls).as_posix()}", label, p) for p in found]
+    # the split sizes follow from the file counts: check them before the slow decoding
+    _check_split_sizes(root, np.array([f[1] for f in files]), val_fraction, test_fraction)
     images, labels, names, bad = [], [], [], []
     for rel, label, path in files:
         try:
@@ -716,6 +751,7 @@ def read_folder(
             "pass image_size to resize them"
         )
     y = np.array(labels, dtype=np.int32)
+    _check_split_sizes(root, y, val_fraction, test_fraction)  # skipped files count too
     tr, va, te = _stratified_split(y, val_fraction, test_fraction, seed)
     x = _stack(images, size)
     f = np.array(names)

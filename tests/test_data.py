@@ -218,7 +218,7 @@ def test_folder_corrupt_file(tmp_path, flowers32):
     root = _write_folder(tmp_path / "photos", flowers32, per_class=3)
     (root / "roses" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     with pytest.raises(ValueError, match=r"roses/broken\.jpg.*skip_corrupt"):
-        rdata.load("folder", directory=root)
+        rdata.load("folder", directory=root, val_fraction=0.34, test_fraction=0.34)
     with pytest.warns(UserWarning, match="broken.jpg"):
         d = rdata.load("folder", directory=root, skip_corrupt=True, val_fraction=0, test_fraction=0)
     assert d.sizes["train"] == 15
@@ -235,6 +235,44 @@ def test_folder_errors(tmp_path, flowers32):
     (root / "tulips_extra" / "readme.txt").write_text("no images here")
     with pytest.raises(ValueError, match="tulips_extra.*no image files"):
         rdata.load("folder", directory=root)
+
+
+def test_folder_from_a_macos_zip_ignores_its_metadata(tmp_path, flowers32):
+    """``__MACOSX/`` and ``._*`` AppleDouble files, as a macOS zip leaves them."""
+    root = _write_folder(tmp_path / "photos", flowers32, per_class=3)
+    for cls in ("__MACOSX", "__MACOSX/daisy"):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+    (root / "__MACOSX" / "daisy" / "._img0.jpg").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    (root / "daisy" / "._img0.jpg").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    (root / "roses" / ".hidden").mkdir()
+    (root / "roses" / ".hidden" / "img.jpg").write_bytes(b"not read")
+    for skip in (False, True):
+        d = rdata.read_folder(root, val_fraction=0, test_fraction=0, skip_corrupt=skip)
+        assert d.class_names == rdata.FLOWERS32_CLASSES
+        assert len(d.train[1]) == 5 * 3
+        assert not [f for f in d.files["train"] if "._" in f or ".hidden" in f]
+
+
+def test_folder_with_one_class_names_the_folder(tmp_path, flowers32):
+    root = tmp_path / "one"
+    (root / "daisy").mkdir(parents=True)
+    (root / "daisy" / "a.jpg").write_bytes(_jpeg(flowers32.train[0][0]))
+    with pytest.raises(ValueError, match=r"'.*one' holds 1 class sub-folder \('daisy'\).*least 2"):
+        rdata.read_folder(root)
+
+
+def test_folder_too_small_to_split_fails_before_decoding(tmp_path, flowers32, monkeypatch):
+    root = _write_folder(tmp_path / "tiny", flowers32, per_class=2)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("images were decoded before the split sizes were checked")
+
+    monkeypatch.setattr(rdata, "decode_image", no_decoding)
+    # 2 images a class: 10% of 2 rounds to 0 images in val and test
+    with pytest.raises(ValueError, match=r"'.*tiny'.*val split.*empty.*val_fraction=0.1"):
+        rdata.read_folder(root)
+    with pytest.raises(ValueError, match=r"'.*tiny'.*train split.*empty"):
+        rdata.read_folder(root, val_fraction=0.5, test_fraction=0.5)
 
 
 # ----------------------------------------------------------------------------
