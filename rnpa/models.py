@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -157,7 +158,88 @@ def ResNetPreAct(  # noqa: N802 (the original's name)
     x = layers.Dense(nb_classes, activation="softmax", name="fc10")(x)
     model = keras.Model(img_input, x, name="rnpa")
     if weights_path is not None:
-        model.load_weights(weights_path)
+        load_weights_checked(model, weights_path)
+    return model
+
+
+def _weight_arrays(path: str) -> dict[str, tuple[int, ...]]:
+    """The arrays of a Keras 3 ``.weights.h5`` file: ``{"layers/conv2d/vars/0": shape}``."""
+    import h5py
+
+    arrays: dict[str, tuple[int, ...]] = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda name, obj: arrays.__setitem__(name, obj.shape)
+            if isinstance(obj, h5py.Dataset) else None
+        )
+    return arrays
+
+
+def load_weights_checked(model: keras.Model, path: str | os.PathLike[str]) -> keras.Model:
+    """Load a ``.weights.h5`` file into ``model`` after checking it fits, layer by layer.
+
+    Keras loads a file of another architecture partly and silently (it keys the
+    arrays by each layer's place among the layers of its class). This compares
+    the file's arrays with the ones ``model`` would save and names the first
+    difference by the network's layer name.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a readable weights file, or its layers or shapes
+        differ from ``model``'s (nothing is loaded then).
+    """
+    import tempfile
+
+    path = os.fspath(path)
+    try:
+        found = _weight_arrays(path)
+    except OSError as err:
+        raise ValueError(
+            f"weights file {path!r} is not a readable .weights.h5 file ({err})"
+        ) from None
+    with tempfile.TemporaryDirectory() as tmp:
+        own = os.path.join(tmp, "own.weights.h5")
+        model.save_weights(own)
+        expected = _weight_arrays(own)
+    # the file keys each array by the layer's class and its count; name them as the network does
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for layer in model.layers:
+        if layer.weights:
+            key = re.sub("([a-z])([A-Z])", r"\1_\2",
+                         re.sub("(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__)).lower()
+            n = counts.get(key, 0)
+            counts[key] = n + 1
+            names[f"layers/{key}" + (f"_{n}" if n else "")] = layer.name
+
+    def layer_of(array: str) -> str:
+        group = array.rsplit("/vars/", 1)[0]
+        return f"layer {names[group]!r}" if group in names else f"{group!r}"
+
+    # report the first difference in the network's own layer order
+    rank = {group: i for i, group in enumerate(names)}
+    ordered = sorted(expected, key=lambda a: (rank.get(a.rsplit("/vars/", 1)[0], len(rank)), a))
+    for array in ordered:
+        shape = expected[array]
+        if array not in found:
+            raise ValueError(
+                f"weights file {path!r} does not fit this network: it has no weights for "
+                f"{layer_of(array)} (saved from a smaller or different network?)"
+            )
+        if tuple(found[array]) != tuple(shape):
+            raise ValueError(
+                f"weights file {path!r} does not fit this network: {layer_of(array)} has "
+                f"weights of shape {tuple(shape)}, the file {tuple(found[array])}"
+            )
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise ValueError(
+            f"weights file {path!r} does not fit this network: it holds {len(extra)} weight "
+            f"array(s) for layers the network does not have (first: {extra[0]!r}; saved from a "
+            "larger or different network?)"
+        )
+    model.load_weights(path)
     return model
 
 
@@ -428,6 +510,7 @@ def plain_network(
 
 
 __all__ = [
+    "load_weights_checked",
     "ResNetPreAct",
     "cifar_resnet",
     "preact_resnet",

@@ -407,3 +407,34 @@ def test_resnetpreact_rejects_unknown_options():
 def test_family_bad_input(builder, args, kwargs, exc, words, no_building):
     with pytest.raises(exc, match=words):
         builder(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# weights files: checked against the network before loading
+# ---------------------------------------------------------------------------
+def test_weights_of_another_architecture_are_refused_with_the_layer_named(tmp_path):
+    five = ResNetPreAct()
+    path = str(tmp_path / "five.weights.h5")
+    five.save_weights(path)
+    # units 4-5 in the file: 6 BN layers of 4 arrays, 6 kernels and the 2 biases of conv4c/conv5c
+    with pytest.raises(ValueError, match=r"does not fit.*holds 32 weight array"):
+        ResNetPreAct(num_stages=3, weights=path)
+    small = ResNetPreAct(num_stages=3)
+    small_path = str(tmp_path / "three.weights.h5")
+    small.save_weights(small_path)
+    with pytest.raises(ValueError, match=r"does not fit.*no weights for layer 'conv4a'"):
+        ResNetPreAct(weights=small_path)
+    with pytest.raises(ValueError, match=r"does not fit.*layer 'fc10' has weights of shape "
+                                         r"\(128, 3\), the file \(128, 5\)"):
+        ResNetPreAct(nb_classes=3, weights=path)
+    # the right file loads, exactly
+    again = ResNetPreAct(weights=path)
+    for a, b in zip(five.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_junk_weights_file_is_named(tmp_path):
+    junk = tmp_path / "junk.weights.h5"
+    junk.write_bytes(b"this is not HDF5")
+    with pytest.raises(ValueError, match=r"junk\.weights\.h5' is not a readable \.weights\.h5"):
+        ResNetPreAct(weights=str(junk))
