@@ -221,3 +221,352 @@ def test_cli_course_run(tmp_path, capsys):
     assert "01_a.ipynb" in capsys.readouterr().out
     assert main(["course", "run", "--notebooks", str(tmp_path), "-p", "1X=2"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------
+# the course site and failing lessons
+# ----------------------------------------------------------------------------
+def _site_lesson(path: Path, title: str, first_cell_rest: str, *code: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# {title}\n\n{first_cell_rest}"),
+        nbformat.v4.new_code_cell("X = 1", metadata={"tags": ["parameters"]}),
+        *[nbformat.v4.new_code_cell(c) for c in code],
+        nbformat.v4.new_markdown_cell("Next: [the next lesson](02_fails.ipynb)"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+LEARN_1 = (
+    "Some prose.\n\n**What you learn**\n\n- how to add <b>1</b> & 1\n- the sum *x* + `y`\n\n"
+    "**Time needed** on a CPU: about a second. On a GPU: not measured."
+)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Four tiny lessons, the second failing at cell 3, run by the CLI with --only 01 02 03."""
+    import contextlib
+    import io
+
+    src = tmp_path_factory.mktemp("lessons")
+    out = src.parent / (src.name + "-site")
+    _site_lesson(src / "01_first.ipynb", "Lesson 1: first <steps>", LEARN_1, "print('one', X)")
+    _site_lesson(src / "02_fails.ipynb", "Lesson 2: a failure", "It fails.",
+                 "print('before')", "y = 1\nraise ValueError('boom in lesson 2')",
+                 "print('never')")
+    _site_lesson(src / "03_third.ipynb", "Lesson 3: after the failure",
+                 "Only a first paragraph here.\n\nAnd a second one.", "print('three')")
+    _site_lesson(src / "04_skipped.ipynb", "Lesson 4: not run", "Skipped.", "print('four')")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        status = main(["course", "run", "--notebooks", str(src), "--out", str(out),
+                       "--profile", "quick", "-p", "X=2", "--only", "01", "02", "03"])
+    return status, stdout.getvalue(), out
+
+
+def _hrefs(page: str) -> list[str]:
+    from html.parser import HTMLParser
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.hrefs = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "a":
+                self.hrefs.append(dict(attrs)["href"])
+
+    parser = Links()
+    parser.feed(page)
+    return parser.hrefs
+
+
+def test_a_failing_lesson_fails_the_command_and_names_the_cell(site):
+    status, printed, _ = site
+    assert status == 1
+    # the fixture's cell 3 is the raising one (papermill counts its injected cell too)
+    assert ("FAILED: 02_fails.ipynb failed at cell 3 ('y = 1'): ValueError: boom in lesson 2"
+            in printed)
+    table = {line.split()[0]: line for line in printed.splitlines() if line.startswith("0")}
+    assert list(table) == ["01_first.ipynb", "02_fails.ipynb", "03_third.ipynb"]
+    assert table["01_first.ipynb"].endswith(" ok")
+    assert table["02_fails.ipynb"].endswith(" failed at cell 3")
+    assert table["03_third.ipynb"].endswith(" ok")  # later lessons still run
+    assert "1 of 3 failed" in printed
+
+
+def test_a_failed_lesson_keeps_its_partly_executed_notebook(site):
+    _, printed, out = site
+    nb = nbformat.read(out / "02_fails.ipynb", as_version=4)
+    by_source = {c.source: c for c in nb.cells if c.cell_type == "code"}
+    assert by_source["print('before')"].outputs[0]["text"] == "before\n"
+    assert by_source["y = 1\nraise ValueError('boom in lesson 2')"].outputs[0]["ename"] == (
+        "ValueError"
+    )
+    assert by_source["print('never')"].outputs == []
+    assert f"the partly executed notebook is {out / '02_fails.ipynb'}" in printed
+
+
+def test_the_site_index_links_every_lesson_page_with_its_title(site):
+    _, printed, out = site
+    index = (out / "index.html").read_text()
+    assert f"site: {out / 'index.html'}" in printed
+    pages = [h for h in _hrefs(index) if h.endswith(".html")]
+    assert pages == ["01_first.html", "02_fails.html", "03_third.html"]
+    titles = ["Lesson 1: first &lt;steps&gt;", "Lesson 2: a failure", "Lesson 3: after the failure"]
+    for page, title in zip(pages, titles, strict=True):
+        text = (out / page).read_text()
+        assert f"<title>{title}</title>" in text
+        assert 'href="index.html"' in text  # the way back
+        assert title in index
+    assert "boom in lesson 2" in (out / "02_fails.html").read_text()
+    assert 'href="02_fails.html"' in (out / "01_first.html").read_text()  # .ipynb link rewritten
+    assert "mathjax" in (out / "01_first.html").read_text().lower()
+
+
+def test_the_site_index_shows_what_each_lesson_teaches_its_time_and_status(site):
+    _, _, out = site
+    index = (out / "index.html").read_text()
+    assert "<li>how to add &lt;b&gt;1&lt;/b&gt; &amp; 1</li>" in index  # escaped
+    assert "<b>1</b>" not in index
+    assert "<li>the sum <em>x</em> + <code>y</code></li>" in index
+    assert "Time needed (the lesson says): on a CPU: about a second." in index
+    assert "This run: " in index
+    assert "On a GPU" not in index  # only the first sentence
+    assert "<li>Only a first paragraph here.</li>" in index  # no bullets: the first paragraph
+    assert "failed at cell 3: ValueError: boom in lesson 2" in index
+    assert 'class="status not-run">not run<' in index
+    assert "Lesson 4: not run" in index and "04_skipped.html" not in index
+    assert not (out / "04_skipped.html").exists()
+    assert (out / ".nojekyll").read_text() == ""
+    assert index.count('class="status ok">ok<') == 2
+
+
+def test_run_course_raises_after_a_failed_lesson(tmp_path):
+    _lesson(tmp_path / "01_bad.ipynb", "1 / 0")
+    with pytest.raises(course.CourseRunError, match=r"01_bad.ipynb failed at cell 3 "
+                       r"\('1 / 0'\): ZeroDivisionError") as info:
+        course.run_course(tmp_path / "o", profile="quick", notebooks_dir=tmp_path, html=False)
+    assert info.value.runs["01_bad.ipynb"].status == "failed"
+    assert (tmp_path / "o" / "01_bad.ipynb").exists()
+    assert not (tmp_path / "o" / "index.html").exists()  # html=False
+
+
+def test_lesson_info_of_the_real_lessons():
+    lessons = sorted((Path(__file__).parents[1] / "notebooks").glob(course.LESSON_GLOB))
+    assert lessons
+    for path in lessons:
+        info = course.lesson_info(path)
+        assert info.title.startswith("Lesson "), path.name
+        assert len(info.learn) >= 2 and all(info.learn), path.name
+        assert info.time_needed.startswith("on a CPU"), path.name
+
+
+# ----------------------------------------------------------------------------
+# write_result and run_sweep
+# ----------------------------------------------------------------------------
+def test_write_result_writes_checked_numbers(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "r" / "a-seed1.json"
+    record = course.write_result(path, {"acc": np.float32(0.5), "n": 3},
+                                 history={"loss": np.array([2.0, 1.0])})
+    assert record == {"acc": 0.5, "n": 3.0, "history": {"loss": [2.0, 1.0]}}
+    assert json.loads(path.read_text()) == record
+    assert course.write_result(None, {"acc": 1}) == {"acc": 1.0}
+    with pytest.raises(ValueError, match="metric 'acc' must be a finite number, got nan"):
+        course.write_result(path, {"acc": float("nan")})
+    with pytest.raises(TypeError, match="metric 'ok' must be a number, got True"):
+        course.write_result(path, {"ok": True})
+    with pytest.raises(ValueError, match="metric names.*'history'"):
+        course.write_result(path, {"history": 1.0})
+    with pytest.raises(ValueError, match="history 'loss'.*inf"):
+        course.write_result(path, {"acc": 1.0}, history={"loss": [1.0, float("inf")]})
+    assert json.loads(path.read_text()) == record  # nothing written by a refused call
+
+
+def _job_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "VARIANT_PARAM = 'a'\nSEED = 0\nRESULT_FILE = None\nCOUNTER = None\nFAIL = False",
+            metadata={"tags": ["parameters"]},
+        ),
+        nbformat.v4.new_code_cell("if FAIL:\n    raise ValueError('job asked to fail')"),
+        nbformat.v4.new_code_cell(
+            "import os\n"
+            "import rnpa.course\n"
+            "if COUNTER:\n"
+            "    with open(COUNTER, 'a') as f:\n"
+            "        f.write(f'{VARIANT_PARAM} {SEED}\\n')\n"
+            "metric = SEED * 10 + (1 if VARIANT_PARAM == 'b' else 0)\n"
+            "quick = float(os.environ['RNPA_PROFILE'] == 'quick')\n"
+            "rnpa.course.write_result(RESULT_FILE, {'metric': metric, 'half': SEED / 2,\n"
+            "                                       'quick': quick},\n"
+            "                         history={'loss': [float(SEED), SEED / 2]})"
+        ),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+VARIANTS = {"a": {"VARIANT_PARAM": "a"}, "b": {"VARIANT_PARAM": "b"}}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Two variants by two seeds of the job notebook, and the same sweep again (cached)."""
+    import contextlib
+    import io
+
+    root = tmp_path_factory.mktemp("sweep")
+    job = _job_notebook(root / "job.ipynb")
+    common = {"COUNTER": str(root / "counter.txt")}
+    printed = []
+    results = []
+    for _ in range(2):
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            results.append(course.run_sweep(job, VARIANTS, [1, 2], root / "out", common=common,
+                                            profile="quick"))
+        printed.append(stdout.getvalue())
+    return root, job, common, results, printed
+
+
+def test_sweep_two_variants_by_two_seeds(sweep):
+    root, _, _, (result, _), (printed, _) = sweep
+    assert [(r["variant"], r["seed"]) for r in result.rows] == [
+        ("a", 1), ("a", 2), ("b", 1), ("b", 2)
+    ]
+    assert [r["metric"] for r in result.rows] == [10.0, 20.0, 11.0, 21.0]
+    assert all(r["quick"] == 1.0 for r in result.rows)  # the job kernels got the profile
+    assert result.histories[("b", 2)] == {"loss": [2.0, 1.0]}
+    summary = result.summary(["metric", "half"])
+    assert [s["variant"] for s in summary] == ["a", "b"]
+    # by hand: a = {10, 20}, b = {11, 21}; sample std of two values d apart is d / sqrt(2)
+    assert summary[0]["metric_mean"] == pytest.approx(15.0)
+    assert summary[1]["metric_mean"] == pytest.approx(16.0)
+    assert summary[0]["metric_std"] == pytest.approx(10 / 2**0.5)
+    assert summary[1]["half_mean"] == pytest.approx(0.75)
+    assert summary[1]["half_std"] == pytest.approx(0.5 / 2**0.5)
+    assert [s["n"] for s in summary] == [2, 2]
+    assert set(summary[0]) == {"variant", "metric_mean", "metric_std", "half_mean", "half_std",
+                               "n"}
+    lines = printed.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("[1/4] a seed 1: ") and lines[0].endswith(" s")
+    executed = nbformat.read(root / "out" / "b-seed2.ipynb", as_version=4)
+    assert "papermill" not in executed.metadata
+    saved = json.loads((root / "out" / "b-seed2.json").read_text())
+    assert saved["parameters"] == {"COUNTER": str(root / "counter.txt"), "VARIANT_PARAM": "b",
+                                   "SEED": 2}
+    assert saved["profile"] == "quick"
+
+
+def test_sweep_format_table(sweep):
+    result = sweep[3][0]
+    table = result.format_table(["metric", "half"], percent=["half"]).splitlines()
+    assert table[0].split() == ["variant", "metric", "half", "(%)", "n"]
+    assert table[1].split() == ["a", "15.0", "±", "7.071", "75.0", "±", "35.4", "2"]
+    assert table[2].split() == ["b", "16.0", "±", "7.071", "75.0", "±", "35.4", "2"]
+    with pytest.raises(ValueError, match="metrics must be some of"):
+        result.format_table(["accuracy"])
+    with pytest.raises(ValueError, match="percent"):
+        result.format_table(["metric"], percent=["half"])
+
+
+def test_sweep_second_run_is_cached(sweep):
+    root, _, _, (first, second), (_, printed) = sweep
+    assert (root / "counter.txt").read_text().split("\n")[:-1] == ["a 1", "a 2", "b 1", "b 2"]
+    assert printed.splitlines() == [
+        "[1/4] a seed 1: cached", "[2/4] a seed 2: cached",
+        "[3/4] b seed 1: cached", "[4/4] b seed 2: cached",
+    ]
+    assert second.rows == first.rows and second.histories == first.histories
+
+
+def test_sweep_reruns_a_job_whose_parameters_changed(sweep, tmp_path):
+    import shutil
+
+    root, job, common, _, _ = sweep
+    moved = tmp_path / "moved"
+    shutil.copytree(root / "out", moved)  # the cache does not depend on the folder's place
+    before = (root / "counter.txt").read_text()
+    variants = {"a": VARIANTS["a"], "b": {"VARIANT_PARAM": "b", "FAIL": False}}
+    result = course.run_sweep(job, variants, [1], moved, common=common, profile="quick",
+                              progress=False)
+    assert (root / "counter.txt").read_text() == before + "b 1\n"  # only b re-ran
+    assert [r["metric"] for r in result.rows] == [10.0, 11.0]
+    assert json.loads((moved / "b-seed1.json").read_text())["parameters"]["FAIL"] is False
+
+
+def test_sweep_failing_job_names_variant_seed_and_cell(tmp_path):
+    job = _job_notebook(tmp_path / "job.ipynb")
+    with pytest.raises(RuntimeError) as info:
+        course.run_sweep(job, {"bad": {"FAIL": True}}, [3], tmp_path / "out", profile="quick",
+                         progress=False)
+    message = str(info.value)
+    kept = tmp_path / "out" / "bad-seed3.ipynb"
+    assert message == (
+        "sweep job 'bad' seed 3 failed at cell 1 ('if FAIL:'): ValueError: job asked to fail; "
+        f"the executed notebook is {kept}"
+    )
+    assert kept.exists() and not (tmp_path / "out" / "bad-seed3.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("variants", "seeds", "common", "error", "match"),
+    [
+        ({}, [1], None, ValueError, "variants must be a non-empty dict"),
+        ({"1st": {}}, [1], None, ValueError, "variant names.*'1st'"),
+        ({"a b": {}}, [1], None, ValueError, "variant names.*'a b'"),
+        ({"a": {}}, ["1"], None, TypeError, "seeds must be a non-empty list of ints"),
+        ({"a": {}}, [1.0], None, TypeError, "seeds"),
+        ({"a": {}}, [True], None, TypeError, "seeds"),
+        ({"a": {}}, [], None, TypeError, "seeds"),
+        ({"a": {}}, 1, None, TypeError, "seeds"),
+        ({"a": {}}, [1, 1], None, ValueError, r"seeds must be distinct, got \[1, 1\]"),
+        ({"a": {}}, [-1], None, ValueError, r"seeds must be >= 0"),
+        ({"a": {"SEED": 2}}, [1], None, ValueError, r"variants\['a'\] may not set SEED"),
+        ({"a": {"RESULT_FILE": "x"}}, [1], None, ValueError, "may not set RESULT_FILE"),
+        ({"a": {}}, [1], {"SEED": 1}, ValueError, "common may not set SEED"),
+        ({"a": [("X", 1)]}, [1], None, TypeError, r"variants\['a'\] must be a dict"),
+        ({"a": {"X": object()}}, [1], None, TypeError, "JSON values"),
+        ({"a": {"1X": 1}}, [1], None, ValueError, "Python names.*'1X'"),
+    ],
+)
+def test_sweep_rejects_bad_arguments_before_running(tmp_path, variants, seeds, common, error,
+                                                    match):
+    job = _job_notebook(tmp_path / "job.ipynb")
+    with pytest.raises(error, match=match):
+        course.run_sweep(job, variants, seeds, tmp_path / "out", common=common, profile="quick")
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_rejects_a_missing_notebook_and_a_bad_profile(tmp_path):
+    job = _job_notebook(tmp_path / "job.ipynb")
+    with pytest.raises(FileNotFoundError, match="notebook.*missing.ipynb"):
+        course.run_sweep(tmp_path / "missing.ipynb", VARIANTS, [1], tmp_path / "out")
+    with pytest.raises(ValueError, match="profile.*'slow'"):
+        course.run_sweep(job, VARIANTS, [1], tmp_path / "out", profile="slow")
+    assert not (tmp_path / "out").exists()
+
+
+def test_summary_with_one_seed_has_zero_std():
+    result = course.SweepResult(
+        rows=[{"variant": "pre", "seed": 0, "acc": 0.5},
+              {"variant": "post", "seed": 0, "acc": 0.25}],
+        variants=("pre", "post"),
+    )
+    assert result.summary() == [
+        {"variant": "pre", "acc_mean": 0.5, "acc_std": 0.0, "n": 1},
+        {"variant": "post", "acc_mean": 0.25, "acc_std": 0.0, "n": 1},
+    ]
+    assert result.format_table(percent="acc").splitlines()[2].split() == [
+        "post", "25.0", "±", "0.000", "1"
+    ]
