@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 #: modules whose register_cli(subparsers) adds commands, in the order of --help
-CLI_MODULES: tuple[str, ...] = ("rnpa.train", "rnpa.diagrams", "rnpa.course")
+CLI_MODULES: tuple[str, ...] = ("rnpa.train", "rnpa.diagrams", "rnpa.course", "rnpa.exercises")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +35,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"python -m rnpa {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as err:
+        print(f"python -m rnpa {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+
+
+def _one_line(err: BaseException) -> str:
+    """The error as one line; a file-system error names its path and what went wrong."""
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        text = f"{err.strerror}: {os.fspath(err.filename)!r}"
+        if err.filename2 is not None:
+            text += f" -> {os.fspath(err.filename2)!r}"
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ TensorBoard logs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -28,6 +29,7 @@ import os
 import shutil
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from rnpa.blocks import check_choice, check_positive_int
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-STRATEGIES = ("auto", "default", "mirrored", "tpu")
+STRATEGIES = ("auto", "default", "mirrored", "tpu", "multiworker")
 
 
 def seed_everything(seed: int = 0, deterministic: bool = False) -> int:
@@ -368,7 +370,16 @@ def get_strategy(strategy: Any = "auto") -> Any:
         with several GPUs, else the default strategy; ``"default"``: one device;
         ``"mirrored"``: MirroredStrategy over every GPU, or over the logical CPUs
         when there is no GPU; ``"tpu"``: TPUStrategy (raises without a TPU);
+        ``"multiworker"``: MultiWorkerMirroredStrategy over the machines that the
+        ``TF_CONFIG`` environment variable names (one process per machine, each
+        started with its own ``task``; without ``TF_CONFIG``, this machine alone);
         a strategy object is returned as it is.
+
+    Notes
+    -----
+    TensorFlow wants MultiWorkerMirroredStrategy created early, before other
+    TensorFlow work: call ``get_strategy("multiworker")`` at the top of the
+    program and pass the object to :func:`fit`.
     """
     import tensorflow as tf
 
@@ -395,6 +406,15 @@ def get_strategy(strategy: Any = "auto") -> Any:
         if len(tf.config.list_logical_devices("GPU")) > 1:
             return tf.distribute.MirroredStrategy()
         return tf.distribute.get_strategy()
+    if strategy == "multiworker":
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as err:  # "Collective ops must be configured at program startup"
+            raise RuntimeError(
+                f"strategy='multiworker' must be created before other TensorFlow work ({err}): "
+                "call rnpa.train.get_strategy('multiworker') at the top of the program and "
+                "pass the strategy object to fit"
+            ) from err
     if strategy == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
@@ -421,15 +441,133 @@ def _rebuild(model: keras.Model, strategy: Any, policy: str) -> keras.Model:
     return clone
 
 
+def worker_role(strategy: Any) -> tuple[int, bool, str]:
+    """``(workers, is_chief, task)`` of this process under ``strategy``.
+
+    One worker, chief, ``""`` for everything but a MultiWorkerMirroredStrategy
+    over several machines. Its chief is the ``chief`` task of ``TF_CONFIG``, or
+    worker 0 when there is none (TensorFlow's rule); ``task`` is e.g. ``"worker1"``.
+    """
+    import tensorflow as tf
+
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return 1, True, ""
+    jobs = resolver.cluster_spec().as_dict()
+    workers = sum(len(jobs.get(job, [])) for job in ("chief", "worker"))
+    if workers <= 1:
+        return 1, True, ""
+    task = f"{resolver.task_type}{resolver.task_id}"
+    return workers, bool(strategy.extended.should_checkpoint), task
+
+
+class _KerasMultiWorkerFixes:
+    """Work around Keras 3's TensorFlow trainer under MultiWorkerMirroredStrategy.
+
+    Keras 3.15's ``fit`` fails with several workers (keras-team/keras#20585):
+    (1) before the first step it reduces a whole ``(x, y)`` batch across workers
+    only to learn its shapes (``_maybe_symbolic_build``), which
+    ``strategy.reduce`` cannot do for a tuple; (2) it averages each step's
+    scalar logs with ``strategy.reduce("MEAN", v, axis=0)``, and a scalar has
+    no axis 0. While active, the model learns the shapes from this worker's
+    part of the batch, and scalar logs are averaged over the replicas
+    (``axis=None``). TensorFlow still does all the distributed work.
+    """
+
+    def __init__(self, model: keras.Model, strategy: Any) -> None:
+        self.model, self.strategy = model, strategy
+
+    def _build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        import tensorflow as tf
+        from keras import tree
+
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = next(it)
+                break
+
+        def local(v: Any) -> Any:
+            if isinstance(v, tf.distribute.DistributedValues):
+                return self.strategy.experimental_local_results(v)[0]
+            return v
+
+        with self.strategy.scope():
+            self.model._symbolic_build(data_batch=tree.map_structure(local, data_batch))  # noqa: SLF001
+
+    def __enter__(self) -> _KerasMultiWorkerFixes:
+        from keras import tree
+        from keras.src.backend.tensorflow import trainer
+
+        self._module, self._reduce = trainer, trainer.reduce_per_replica
+        strategy, original = self.strategy, self._reduce
+
+        def reduce_per_replica(values: Any, strategy_: Any, reduction: str = "auto") -> Any:
+            if strategy_ is strategy and reduction in ("auto", "mean"):
+                return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+            return original(values, strategy_, reduction)
+
+        trainer.reduce_per_replica = reduce_per_replica
+        self.model._maybe_symbolic_build = self._build  # noqa: SLF001
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._module.reduce_per_replica = self._reduce
+        del self.model._maybe_symbolic_build  # noqa: SLF001
+
+
+def _average_over_workers(model: keras.Model, strategy: Any) -> None:
+    """Set the non-trainable weights (BN moving statistics) to their mean over the workers.
+
+    The trainable weights are the same on every worker (the gradients are
+    averaged), but each worker's BatchNormalization layers average the
+    statistics of its own images; after this, every worker holds the same model.
+    """
+    import tensorflow as tf
+
+    variables = list(model.non_trainable_weights)
+    if not variables:
+        return
+    values = [tf.convert_to_tensor(v) for v in variables]
+
+    @tf.function
+    def mean() -> Any:
+        return strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("MEAN", values))
+
+    for variable, value in zip(variables, mean(), strict=True):
+        variable.assign(strategy.experimental_local_results(value)[0])
+
+
 # ----------------------------------------------------------------------------
 # callbacks
 # ----------------------------------------------------------------------------
+#: each saved model's portable twin, built once (a clone costs ~0.7 s, copying weights ~ms)
+_TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _portable_twin(model: keras.Model) -> keras.Model:
+    """``rnpa.layers.portable(model)``, kept and refreshed with the model's current weights."""
+    from rnpa.layers import portable
+
+    twin = _TWINS.get(model)
+    if twin is None:
+        twin = _TWINS[model] = portable(model)
+    else:
+        twin.set_weights(model.get_weights())
+    return twin
+
+
 def _atomic_save(model: keras.Model, path: Path) -> None:
-    """Save ``model`` to ``path`` (``.keras``) through a temporary file and a rename."""
+    """Save ``model`` to ``path`` (``.keras``) through a temporary file and a rename.
+
+    The file holds Keras' own BatchNormalization (``rnpa.layers.portable``), so
+    it loads with plain Keras, without rnpa; it gets mode 0644 like the other
+    outputs (a temporary file is created 0600).
+    """
     fd, tmp = tempfile.mkstemp(suffix=".keras", dir=path.parent, prefix=f".{path.stem}-")
     os.close(fd)
     try:
-        model.save(tmp)
+        _portable_twin(model).save(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -714,7 +852,12 @@ def fit(
     strategy : str or tf.distribute.Strategy
         See :func:`get_strategy`; with anything but the default strategy, or a
         precision other than float32, the model is cloned under it and the
-        trained weights are copied back.
+        trained weights are copied back. With MultiWorkerMirroredStrategy over
+        several machines, each runs the same call (build the model with the
+        same seed on each): only the chief writes ``out_dir``'s files, the other
+        workers keep only their backup there (``backup-worker1``, ...), and at
+        the end every worker holds the same weights (the BatchNormalization
+        statistics averaged over the workers).
     resume : bool
         Continue an interrupted run from ``out_dir/backup`` (the last finished
         epoch); ``False`` starts over.
@@ -760,6 +903,14 @@ def fit(
         if out.exists() and not out.is_dir():
             raise ValueError(f"out_dir must be a folder, got the file {str(out)!r}")
         out.mkdir(parents=True, exist_ok=True)
+    # under MultiWorkerMirroredStrategy every worker runs this same code; only the
+    # chief writes the run's files (TensorFlow's advice), the others write theirs
+    # into a temporary folder removed at the end, and keep a backup of their own
+    # (out_dir/backup-worker1, ...) so that a restarted cluster resumes together
+    workers, chief, task = worker_role(strategy_obj)
+    files, backup = out, None if out is None else out / "backup"
+    if out is not None and not chief:
+        files, backup = Path(tempfile.mkdtemp(prefix=f"rnpa-{task}-")), out / f"backup-{task}"
 
     import tensorflow as tf
 
@@ -804,23 +955,22 @@ def fit(
         cbs.append(SetBatchNormMomentum(recipe.bn_momentum))
     resuming = False
     if out is not None:
-        backup = out / "backup"
         if not resume and backup.exists():
             shutil.rmtree(backup)
         resuming = backup.exists() and any(backup.iterdir())
         # a resumed run must beat the best epoch before the interruption too
-        best = BestCheckpoint(out / "best.keras", nan_stop=nan_stop)
+        best = BestCheckpoint(files / "best.keras", nan_stop=nan_stop)
         if resuming:
-            best.best = max(best.best, _logged_best(out / "log.csv", best.monitor))
+            best.best = max(best.best, _logged_best(files / "log.csv", best.monitor))
         cbs += [
             keras.callbacks.BackupAndRestore(str(backup)),
             best,
-            keras.callbacks.CSVLogger(str(out / "log.csv"), append=resuming),
+            keras.callbacks.CSVLogger(str(files / "log.csv"), append=resuming),
         ]
         if tensorboard:
-            cbs.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+            cbs.append(keras.callbacks.TensorBoard(str(files / "tensorboard")))
         write_atomic(
-            out / "recipe.json",
+            files / "recipe.json",
             json.dumps(
                 {"recipe": recipe.to_dict(), "dataset": data.name, "batch_size": data.batch_size,
                  "augment": data.augment, "precision": policy, "seed": seed,
@@ -830,20 +980,24 @@ def fit(
         )  # fmt: skip
     average = None
     if recipe.swa:
-        state = out / "backup" / "swa.npz" if out is not None else None
+        state = backup / "swa.npz" if out is not None else None
         average = WeightAverage(recipe.epochs - swa_epochs(recipe), state)
         cbs.append(average)
     cbs += list(callbacks or [])
 
-    history = train_model.fit(
-        train_ds,
-        epochs=recipe.epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=val_ds,
-        callbacks=cbs,
-        verbose=verbose,
-        shuffle=False,  # the pipeline shuffles
-    )
+    fixes = _KerasMultiWorkerFixes(train_model, strategy_obj) if workers > 1 else None
+    with fixes or contextlib.nullcontext():
+        history = train_model.fit(
+            train_ds,
+            epochs=recipe.epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=val_ds,
+            callbacks=cbs,
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles
+        )
+    if workers > 1:
+        _average_over_workers(train_model, strategy_obj)
     history.swa_epochs = []
     history.swa_val_accuracy = None
     if average is not None and nan_stop.stopped is None and average.apply():
@@ -860,9 +1014,11 @@ def fit(
                 f"recomputed; val_accuracy {history.swa_val_accuracy:.4f}"
             )
         if out is not None and history.swa_val_accuracy > best.best:
-            _atomic_save(model, out / "best.keras")
+            _atomic_save(model, files / "best.keras")
     if out is not None and nan_stop.stopped is None:
-        _atomic_save(model, out / "final.keras")
+        _atomic_save(model, files / "final.keras")
+    if files is not out:
+        shutil.rmtree(files, ignore_errors=True)  # a worker's copies, not the run's
     history.nan_stop = nan_stop.stopped
     history.out_dir = out
     history.recipe = recipe
@@ -958,6 +1114,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.data == "folder" and args.dir is None:
         raise ValueError("--data folder needs --dir FOLDER")
     out = Path(args.out or f"runs/{args.data}-{args.model}-{recipe.name}")
+    # MultiWorkerMirroredStrategy must exist before TensorFlow does other work
+    strategy = get_strategy(args.strategy) if args.strategy == "multiworker" else args.strategy
     seed = seed_everything(args.seed)
     try:
         data = _load_data(args, recipe.batch_size, recipe.augment, seed)
@@ -971,7 +1129,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"batch {recipe.batch_size}, writing to {out}/", flush=True)  # fmt: skip
     try:
         history = fit(model, data, recipe, out, steps_per_epoch=args.steps_per_epoch,
-                      strategy=args.strategy, resume=args.resume, tensorboard=args.tensorboard,
+                      strategy=strategy, resume=args.resume, tensorboard=args.tensorboard,
                       verbose=args.verbose)  # fmt: skip
     except KeyboardInterrupt:
         print(f"\ninterrupted: run the same command again to resume from {out}/backup",
@@ -986,20 +1144,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from rnpa.evaluate import evaluate
+def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
+    """Load a ``.keras`` file (uncompiled), or raise one ValueError that names it.
 
-    path = Path(args.model)
+    An empty, truncated or foreign file makes Keras raise anything from
+    ``BadZipFile`` to ``KeyError``; here it is "not a valid .keras file".
+    """
+    import zipfile
+
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
     if path.suffix != ".keras":
         raise ValueError(f"model must be a .keras file (from train), got {str(path)!r}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{str(path)!r} is not a valid .keras file (not a zip archive: "
+                         "empty, truncated or another format)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as err:
+        detail = " ".join(str(err).split())[:200]
+        raise ValueError(f"{str(path)!r} is not a valid .keras file ({detail})") from None
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from rnpa.evaluate import evaluate
+
+    model = load_model_file(args.model)  # a bad file is reported before the data is read
     try:
         data = _load_data(args, args.batch_size, "none", 0)
     except ConnectionError as err:
         print(f"python -m rnpa evaluate: error: {err}", file=sys.stderr)
         return 1
-    model = keras.models.load_model(path, compile=False)
     result = evaluate(model, data, args.split, tta_flip=args.tta)
     print(result.report())
     return 0
@@ -1072,6 +1248,7 @@ __all__ = [
     "get_recipe",
     "build_model",
     "get_strategy",
+    "worker_role",
     "register_cli",
     "make_optimizer",
     "make_schedule",

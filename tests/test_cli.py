@@ -112,3 +112,46 @@ def test_tensorboard_missing_gives_a_clear_error(tmp_path, capsys, monkeypatch):
     assert main(_tensorboard_args(out)) == 2
     assert "pip install tensorboard" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# file-system errors: one line naming the path, status 2, no traceback
+# ---------------------------------------------------------------------------
+def _quick_train(out):
+    return ["train", "--epochs", "1", "--limit", "64", "--num-stages", "0", "--batch-size", "64",
+            "--steps-per-epoch", "1", "--out", str(out), "--verbose", "0"]  # fmt: skip
+
+
+def test_an_out_folder_under_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "run"
+    assert main(_quick_train(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("python -m rnpa train: error: ")
+    assert "a-file" in err and "Traceback" not in err
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import rnpa.train
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(rnpa.train, "write_atomic", full)
+    out = tmp_path / "run"
+    assert main(_quick_train(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"python -m rnpa train: error: {os.strerror(errno.ENOSPC)}: "
+                   f"{str(out / 'recipe.json')!r}")
+
+
+def test_evaluate_names_a_corrupt_model_file(tmp_path, capsys):
+    bad = tmp_path / "best.keras"
+    bad.write_bytes(b"")
+    assert main(["evaluate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "best.keras' is not a valid .keras file" in err

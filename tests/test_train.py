@@ -477,3 +477,32 @@ def test_ema_and_step_schedule_options_train(small):
     history = rtrain.fit(model, small, recipe, None, steps_per_epoch=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     assert model.optimizer.use_ema
+
+
+# ---------------------------------------------------------------------------
+# saved models: portable files, readable modes, bad files named
+# ---------------------------------------------------------------------------
+def test_saved_models_hold_keras_own_batchnorm_and_are_readable(tmp_path):
+    import stat
+
+    model = rnpa.ResNetPreAct(num_stages=1)
+    path = tmp_path / "m.keras"
+    rtrain._atomic_save(model, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    loaded = keras.models.load_model(path)
+    bns = {type(la) for la in loaded.layers if isinstance(la, keras.layers.BatchNormalization)}
+    assert bns == {keras.layers.BatchNormalization}
+    # a second save writes the model's current weights, not the first save's
+    model.get_layer("fc10").set_weights([np.ones_like(w) for w in model.get_layer("fc10").weights])
+    rtrain._atomic_save(model, path)
+    again = keras.models.load_model(path)
+    np.testing.assert_array_equal(again.get_layer("fc10").get_weights()[0], 1.0)
+    assert not [p for p in tmp_path.iterdir() if p.name != "m.keras"], "temporary files left"
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"not a zip at all"])
+def test_a_corrupt_keras_file_is_named_as_not_valid(tmp_path, content):
+    bad = tmp_path / "best.keras"
+    bad.write_bytes(content)
+    with pytest.raises(ValueError, match=r"best\.keras' is not a valid \.keras file"):
+        rtrain.load_model_file(bad)
