@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import dataclasses
 import importlib.util
-import json
 import math
 import numbers
 import os
@@ -36,6 +35,7 @@ from typing import Any
 
 import keras
 
+from rnpa import run_folder
 from rnpa._files import write_atomic
 from rnpa.blocks import check_choice, check_positive_int
 
@@ -822,6 +822,7 @@ def fit(
     steps_per_epoch: int | None = None,
     strategy: Any = "auto",
     resume: bool = True,
+    overwrite: bool = False,
     tensorboard: bool = False,
     callbacks: list[keras.callbacks.Callback] | None = None,
     seed: int | None = None,
@@ -860,7 +861,13 @@ def fit(
         statistics averaged over the workers).
     resume : bool
         Continue an interrupted run from ``out_dir/backup`` (the last finished
-        epoch); ``False`` starts over.
+        epoch); ``False`` starts the same run over. ``recipe.json`` records what
+        defines the run (``rnpa.run_folder``): the same call on a complete run
+        trains nothing and gives ``model`` the run's final weights
+        (``history.complete`` is True), more ``epochs`` extend it from its final
+        weights, and another run is refused before anything changes.
+    overwrite : bool
+        Replace whatever run ``out_dir`` holds (its files are removed first).
     tensorboard : bool
         Also write TensorBoard logs.
     callbacks : list of keras.callbacks.Callback, optional
@@ -885,8 +892,9 @@ def fit(
     if steps_per_epoch is not None:
         steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
     model = _check_model(model)
-    if not isinstance(resume, bool):
-        raise TypeError(f"resume must be True or False, got {resume!r}")
+    for name, flag in (("resume", resume), ("overwrite", overwrite)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
     if tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ValueError(
             "tensorboard=True needs the tensorboard package (pip install tensorboard); "
@@ -953,36 +961,37 @@ def fit(
     cbs: list[keras.callbacks.Callback] = [nan_stop]
     if recipe.bn_momentum is not None:
         cbs.append(SetBatchNormMomentum(recipe.bn_momentum))
-    resuming = False
+    plan, initial_epoch = run_folder.Plan("new"), 0
     if out is not None:
-        if not resume and backup.exists():
-            shutil.rmtree(backup)
-        resuming = backup.exists() and any(backup.iterdir())
-        # a resumed run must beat the best epoch before the interruption too
+        ident = run_folder.identity(model, data, recipe, seed, steps_per_epoch)
+        plan = run_folder.prepare(files, ident, recipe.epochs, resume=resume, overwrite=overwrite)
+        if plan.action == "complete":
+            return _complete(model, files, plan, recipe, out, verbose)
+        if plan.action == "extend":  # from the final weights, the longer run's schedule
+            train_model.set_weights(load_model_file(files / "final.keras").get_weights())
+            train_model.optimizer.iterations.assign(plan.done * steps)
+            initial_epoch = plan.done
+        # a resumed or extended run must beat the best epoch logged before too
         best = BestCheckpoint(files / "best.keras", nan_stop=nan_stop)
-        if resuming:
+        if plan.action != "new":
             best.best = max(best.best, _logged_best(files / "log.csv", best.monitor))
-        cbs += [
-            keras.callbacks.BackupAndRestore(str(backup)),
-            best,
-            keras.callbacks.CSVLogger(str(files / "log.csv"), append=resuming),
-        ]
+        cbs += [best, keras.callbacks.CSVLogger(str(files / "log.csv"), append=plan.done > 0
+                                                or plan.action == "resume")]
         if tensorboard:
             cbs.append(keras.callbacks.TensorBoard(str(files / "tensorboard")))
-        write_atomic(
-            files / "recipe.json",
-            json.dumps(
-                {"recipe": recipe.to_dict(), "dataset": data.name, "batch_size": data.batch_size,
-                 "augment": data.augment, "precision": policy, "seed": seed,
-                 "mean": data.mean.tolist(), "std": data.std.tolist()},
-                indent=2,
-            ),
-        )  # fmt: skip
+        record = {"recipe": recipe.to_dict(), "dataset": data.name, "batch_size": data.batch_size,
+                  "augment": data.augment, "precision": policy, "seed": seed,
+                  "mean": data.mean.tolist(), "std": data.std.tolist()}  # fmt: skip
+        run_folder.write_record(files, ident, recipe.epochs, False, record)
     average = None
     if recipe.swa:
         state = backup / "swa.npz" if out is not None else None
         average = WeightAverage(recipe.epochs - swa_epochs(recipe), state)
         cbs.append(average)
+    if out is not None:
+        # the backup moves to an epoch only after its checkpoint and log row are written: a
+        # failure there (a full disk) makes the next run redo that epoch
+        cbs.append(run_folder.SafeBackupAndRestore(str(backup), log=files / "log.csv"))
     cbs += list(callbacks or [])
 
     fixes = _KerasMultiWorkerFixes(train_model, strategy_obj) if workers > 1 else None
@@ -990,6 +999,7 @@ def fit(
         history = train_model.fit(
             train_ds,
             epochs=recipe.epochs,
+            initial_epoch=initial_epoch,
             steps_per_epoch=steps_per_epoch,
             validation_data=val_ds,
             callbacks=cbs,
@@ -1017,11 +1027,26 @@ def fit(
             _atomic_save(model, files / "best.keras")
     if out is not None and nan_stop.stopped is None:
         _atomic_save(model, files / "final.keras")
+        run_folder.write_record(files, ident, recipe.epochs, True, record)
     if files is not out:
         shutil.rmtree(files, ignore_errors=True)  # a worker's copies, not the run's
     history.nan_stop = nan_stop.stopped
     history.out_dir = out
     history.recipe = recipe
+    history.complete = False
+    return history
+
+
+def _complete(model: keras.Model, folder: Path, plan: Any, recipe: Recipe, out: Path,
+              verbose: Any) -> keras.callbacks.History:
+    """A complete run asked again: nothing trained; ``model`` gets its final weights."""
+    model.set_weights(load_model_file(folder / "final.keras").get_weights())
+    if verbose:
+        print(plan.message)
+    history = run_folder.history_from_log(folder)
+    history.nan_stop, history.out_dir, history.recipe = None, out, recipe
+    history.swa_epochs, history.swa_val_accuracy, history.complete = [], None, True
+    history.message = plan.message
     return history
 
 
@@ -1106,6 +1131,26 @@ def _load_data(args: argparse.Namespace, batch_size: int, augment: str, seed: in
                 directory=args.dir, seed=seed, limit=args.limit)  # fmt: skip
 
 
+def _default_out(args: argparse.Namespace, recipe: Recipe) -> str:
+    """``runs/<data>-<model>-<recipe>``, plus every option that makes another run.
+
+    The number of epochs is left out: more epochs extend the run in the folder.
+    """
+    parts = [args.data, args.model]
+    if args.num_stages is not None:
+        parts.append(f"stages{args.num_stages}")
+    parts.append(recipe.name)
+    for flag, value in (("b", args.batch_size), ("lr", args.lr), ("img", args.image_size),
+                        ("limit", args.limit), ("steps", args.steps_per_epoch)):
+        if value is not None:
+            parts.append(f"{flag}{value:g}" if isinstance(value, float) else f"{flag}{value}")
+    if args.seed:
+        parts.append(f"seed{args.seed}")
+    if args.dir is not None:
+        parts.append(Path(args.dir).name)
+    return "runs/" + "-".join(parts)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from rnpa.evaluate import evaluate
 
@@ -1113,7 +1158,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                         learning_rate=args.lr)  # fmt: skip
     if args.data == "folder" and args.dir is None:
         raise ValueError("--data folder needs --dir FOLDER")
-    out = Path(args.out or f"runs/{args.data}-{args.model}-{recipe.name}")
+    out = Path(args.out or _default_out(args, recipe))
     # MultiWorkerMirroredStrategy must exist before TensorFlow does other work
     strategy = get_strategy(args.strategy) if args.strategy == "multiworker" else args.strategy
     seed = seed_everything(args.seed)
@@ -1129,14 +1174,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"batch {recipe.batch_size}, writing to {out}/", flush=True)  # fmt: skip
     try:
         history = fit(model, data, recipe, out, steps_per_epoch=args.steps_per_epoch,
-                      strategy=strategy, resume=args.resume, tensorboard=args.tensorboard,
-                      verbose=args.verbose)  # fmt: skip
+                      strategy=strategy, resume=args.resume, overwrite=args.overwrite,
+                      tensorboard=args.tensorboard, verbose=args.verbose)  # fmt: skip
     except KeyboardInterrupt:
         print(f"\ninterrupted: run the same command again to resume from {out}/backup",
               file=sys.stderr)  # fmt: skip
         return 130
     if history.nan_stop is not None:
         return 1
+    if history.complete:
+        print(f"{history.message}; its final model is evaluated")
     result = evaluate(model, data, "test", tta_flip=recipe.tta_flip)
     tta = " (with flipped copies)" if recipe.tta_flip else ""
     print(f"test accuracy{tta}: {result.accuracy:.2%}; saved {out / 'final.keras'} and "
@@ -1188,14 +1235,16 @@ def register_cli(subparsers: Any) -> None:
         help="train a network on a dataset with a recipe",
         description="Train a network with a named recipe. Writes best.keras, final.keras, "
         "log.csv, recipe.json (and TensorBoard logs with --tensorboard) into --out; "
-        "an interrupted run resumes from its last finished epoch when run again.",
+        "an interrupted run resumes from its last finished epoch when run again; a complete "
+        "run is left as it is (more --epochs extend it); another run into the same --out is "
+        "refused unless --overwrite.",
         epilog="example: python -m rnpa train --recipe default --epochs 40 --out runs/flowers",
     )
     _add_data_args(p)
     p.add_argument("--model", default="resnetpreact", metavar="NAME",
                    help=f"network: {MODEL_NAMES} (default: %(default)s)")
-    p.add_argument("--num-stages", type=int, default=None, metavar="N",
-                   help="resnetpreact: number of residual units (default 5)")
+    p.add_argument("--num-stages", type=_positive_int, default=None, metavar="N",
+                   help="resnetpreact: number of residual units, 1 or more (default 5)")
     p.add_argument("--recipe", default="default", metavar="NAME",
                    help=f"training recipe: {', '.join(RECIPES)} (default: %(default)s)")
     p.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
@@ -1209,7 +1258,10 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: runs/<data>-<model>-<recipe>)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="continue an interrupted run in --out (default: on)")
+                   help="continue an interrupted run in --out (default: on); --no-resume "
+                   "starts the same run over")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace another run that --out holds (refused without it)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--strategy", default="auto", choices=STRATEGIES,
                    help="tf.distribute strategy (default: %(default)s)")

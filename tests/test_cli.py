@@ -77,6 +77,7 @@ def test_bad_values_give_a_one_line_error(args, words, capsys, tmp_path):
         ["train", "--epochs", "many"],
         ["train", "--batch-size", "-3"],
         ["train", "--lr", "nan"],
+        ["train", "--num-stages", "0"],
         ["evaluate", "m.keras", "--split", "holdout"],
         ["fly"],
     ],
@@ -89,7 +90,7 @@ def test_bad_arguments_exit_non_zero(args, capsys):
 
 
 def _tensorboard_args(out):
-    return ["train", "--epochs", "1", "--limit", "64", "--num-stages", "0", "--batch-size", "64",
+    return ["train", "--epochs", "1", "--limit", "64", "--num-stages", "1", "--batch-size", "64",
             "--steps-per-epoch", "1", "--out", str(out), "--verbose", "0",
             "--tensorboard"]  # fmt: skip
 
@@ -118,7 +119,7 @@ def test_tensorboard_missing_gives_a_clear_error(tmp_path, capsys, monkeypatch):
 # file-system errors: one line naming the path, status 2, no traceback
 # ---------------------------------------------------------------------------
 def _quick_train(out):
-    return ["train", "--epochs", "1", "--limit", "64", "--num-stages", "0", "--batch-size", "64",
+    return ["train", "--epochs", "1", "--limit", "64", "--num-stages", "1", "--batch-size", "64",
             "--steps-per-epoch", "1", "--out", str(out), "--verbose", "0"]  # fmt: skip
 
 
@@ -135,12 +136,12 @@ def test_an_out_folder_under_a_file_is_one_line(tmp_path, capsys):
 def test_a_full_disk_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
     import errno
 
-    import rnpa.train
+    import rnpa._files
 
     def full(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(rnpa.train, "write_atomic", full)
+    monkeypatch.setattr(rnpa._files, "write_atomic", full)
     out = tmp_path / "run"
     assert main(_quick_train(out)) == 2
     err = capsys.readouterr().err.strip()
@@ -155,3 +156,34 @@ def test_evaluate_names_a_corrupt_model_file(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "best.keras' is not a valid .keras file" in err
+
+
+def test_the_same_train_command_after_a_finished_run_keeps_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_quick_train(out)) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(_quick_train(out)) == 0
+    printed = capsys.readouterr().out
+    assert "is complete (1 epochs): nothing to train" in printed
+    assert "its final model is evaluated" in printed and "test accuracy" in printed
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    # another learning rate into the same folder: one line, nothing changed
+    assert main([*_quick_train(out), "--lr", "0.05"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds another run" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_the_default_out_folder_names_the_options_that_change_the_run():
+    import argparse
+
+    from rnpa.train import _default_out, get_recipe
+
+    args = argparse.Namespace(data="flowers32", model="resnetpreact", num_stages=None,
+                              batch_size=None, lr=None, image_size=None, limit=None,
+                              steps_per_epoch=None, seed=0, dir=None)  # fmt: skip
+    assert _default_out(args, get_recipe("default")) == "runs/flowers32-resnetpreact-default"
+    args.num_stages, args.lr, args.seed = 3, 0.05, 2
+    assert (_default_out(args, get_recipe("default"))
+            == "runs/flowers32-resnetpreact-stages3-default-lr0.05-seed2")

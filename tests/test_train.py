@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -506,3 +507,152 @@ def test_a_corrupt_keras_file_is_named_as_not_valid(tmp_path, content):
     bad.write_bytes(content)
     with pytest.raises(ValueError, match=r"best\.keras' is not a valid \.keras file"):
         rtrain.load_model_file(bad)
+
+
+# ---------------------------------------------------------------------------
+# the run folder keeps what it holds (rnpa.run_folder)
+# ---------------------------------------------------------------------------
+def _snapshot(folder):
+    """Every file under ``folder`` with its bytes: to prove that nothing changed."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def _log_epochs(folder):
+    with open(folder / "log.csv", newline="") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def test_a_finished_run_asked_again_trains_nothing_and_keeps_its_files(tmp_path, small, capsys):
+    rtrain.seed_everything(2)
+    first = _tiny()
+    rtrain.fit(first, small, "default", tmp_path, epochs=2, steps_per_epoch=2, verbose=0)
+    before = _snapshot(tmp_path)
+    again = _tiny()  # a new process would build a new, untrained network
+    history = rtrain.fit(again, small, "default", tmp_path, epochs=2, steps_per_epoch=2,
+                         verbose=1)  # fmt: skip
+    assert history.complete is True
+    assert "is complete (2 epochs): nothing to train" in capsys.readouterr().out
+    assert _snapshot(tmp_path) == before
+    assert history.epoch == [0, 1] and len(history.history["val_accuracy"]) == 2
+    for a, b in zip(first.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_more_epochs_extend_a_finished_run(tmp_path, small):
+    rtrain.seed_everything(3)
+    rtrain.fit(_tiny(), small, "default", tmp_path, epochs=2, steps_per_epoch=2, verbose=0)
+    history = rtrain.fit(_tiny(), small, "default", tmp_path, epochs=3, steps_per_epoch=2,
+                         verbose=0)  # fmt: skip
+    assert history.epoch == [2] and history.complete is False
+    assert _log_epochs(tmp_path) == [0, 1, 2]
+    record = json.loads((tmp_path / "recipe.json").read_text())
+    assert record["complete"] is True and record["epochs"] == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"recipe": "original"}, "recipe.name: 'default' in the folder, 'original' now"),
+        ({"learning_rate": 0.05}, "recipe.learning_rate: 0.1 in the folder, 0.05 now"),
+        ({"num_stages": 2}, "model.parameters"),
+    ],
+)
+def test_another_run_into_an_interrupted_runs_folder_is_refused(tmp_path, small, change, words):
+    rtrain.seed_everything(4)
+    with pytest.raises(KeyboardInterrupt):
+        rtrain.fit(_tiny(), small, "default", tmp_path, epochs=3, steps_per_epoch=2,
+                   callbacks=[_InterruptAt(1)], verbose=0)  # fmt: skip
+    before = _snapshot(tmp_path)
+    recipe = rtrain.get_recipe(change.get("recipe", "default"),
+                               learning_rate=change.get("learning_rate"))
+    model = _tiny(change.get("num_stages", 1))
+    with pytest.raises(ValueError) as info:
+        rtrain.fit(model, small, recipe, tmp_path, epochs=3, steps_per_epoch=2, verbose=0)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert f"out_dir {str(tmp_path)!r} holds another run" in message
+    assert words in message and "overwrite=True" in message
+    assert _snapshot(tmp_path) == before
+    # overwrite=True replaces it
+    history = rtrain.fit(model, small, recipe, tmp_path, epochs=1, steps_per_epoch=2,
+                         overwrite=True, verbose=0)  # fmt: skip
+    assert history.epoch == [0] and _log_epochs(tmp_path) == [0]
+
+
+def test_another_dataset_into_the_folder_is_one_line_and_keeps_the_statistics(tmp_path, small):
+    rtrain.fit(_tiny(), small, "default", tmp_path, epochs=1, steps_per_epoch=1, verbose=0)
+    saved = (tmp_path / "recipe.json").read_text()
+    other = rdata.load("flowers32", batch_size=64, limit=128, augment="flip")
+    with pytest.raises(ValueError, match=r"holds another run \(data\.sizes\.train: 256"):
+        rtrain.fit(_tiny(), other, "default", tmp_path, epochs=1, steps_per_epoch=1, verbose=0)
+    assert (tmp_path / "recipe.json").read_text() == saved
+
+
+def test_a_folder_of_an_older_run_without_identity_is_refused(tmp_path, small):
+    (tmp_path / "best.keras").write_bytes(b"an old run's model")
+    with pytest.raises(ValueError, match=r"recorded no identity \(best\.keras"):
+        rtrain.fit(_tiny(), small, "default", tmp_path, epochs=1, steps_per_epoch=1, verbose=0)
+    assert (tmp_path / "best.keras").read_bytes() == b"an old run's model"
+
+
+def test_a_truncated_backup_falls_back_to_the_state_before(tmp_path, small):
+    """A write cut short (SIGKILL, full disk) leaves a truncated latest.weights.h5."""
+    rtrain.seed_everything(6)
+    with pytest.raises(KeyboardInterrupt):
+        rtrain.fit(_tiny(), small, "default", tmp_path, epochs=4, steps_per_epoch=2,
+                   callbacks=[_InterruptAt(3)], verbose=0)  # fmt: skip
+    latest = tmp_path / "backup" / "latest.weights.h5"
+    latest.write_bytes(latest.read_bytes()[:1000])  # truncated mid-write
+    history = rtrain.fit(_tiny(), small, "default", tmp_path, epochs=4, steps_per_epoch=2,
+                         verbose=0)  # fmt: skip
+    # the state of epoch 2 (the one before) was restored: epochs 3 and 4 trained again
+    assert history.epoch == [2, 3]
+    assert _log_epochs(tmp_path) == [0, 1, 2, 3]
+
+
+def test_an_unreadable_backup_is_set_aside_and_training_starts_over(tmp_path, small):
+    rtrain.seed_everything(7)
+    with pytest.raises(KeyboardInterrupt):
+        rtrain.fit(_tiny(), small, "default", tmp_path, epochs=3, steps_per_epoch=2,
+                   callbacks=[_InterruptAt(1)], verbose=0)  # fmt: skip
+    for f in (tmp_path / "backup").iterdir():
+        f.write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match=r"cannot be read.*set aside as backup\.unreadable-"):
+        history = rtrain.fit(_tiny(), small, "default", tmp_path, epochs=3, steps_per_epoch=2,
+                             verbose=0)  # fmt: skip
+    assert history.epoch == [0, 1, 2]
+    assert _log_epochs(tmp_path) == [0, 1, 2]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("backup.unreadable-")]
+
+
+def test_a_full_disk_while_saving_the_best_model_redoes_that_epoch(tmp_path, small, monkeypatch):
+    import errno
+
+    rtrain.seed_everything(8)
+    real = rtrain._atomic_save
+    calls = []
+
+    def full_once(model, path):
+        calls.append(path.name)
+        if path.name == "best.keras" and calls.count("best.keras") == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(model, path)
+
+    monkeypatch.setattr(rtrain, "_atomic_save", full_once)
+    monkeypatch.setattr(rtrain.BestCheckpoint, "on_epoch_end", _always_improve)
+    with pytest.raises(OSError, match="No space left"):
+        rtrain.fit(_tiny(), small, "default", tmp_path, epochs=3, steps_per_epoch=2, verbose=0)
+    # the backup did not move past the epoch whose checkpoint failed (epoch 2)
+    meta = json.loads((tmp_path / "backup" / "training_metadata.json").read_text())
+    assert meta["epoch"] == 1
+    monkeypatch.setattr(rtrain, "_atomic_save", real)
+    history = rtrain.fit(_tiny(), small, "default", tmp_path, epochs=3, steps_per_epoch=2,
+                         verbose=0)  # fmt: skip
+    assert history.epoch == [1, 2]
+    assert _log_epochs(tmp_path) == [0, 1, 2]
+
+
+def _always_improve(self, epoch, logs=None):
+    """BestCheckpoint.on_epoch_end as if every epoch were the best so far."""
+    rtrain._atomic_save(self.model, self.path)
