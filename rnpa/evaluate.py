@@ -1,4 +1,5 @@
-"""Evaluation of a trained classifier: accuracy, per-class accuracy, confusion matrix."""
+"""Evaluation of a trained classifier: accuracy, per-class accuracy, confusion matrix,
+test-time flips, the most confidently wrong images."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import keras
 import numpy as np
+
+from rnpa.blocks import check_positive_int
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,13 @@ def evaluate(
     -------
     Evaluation
     """
+    _check_model_and_data(model, data, split)
+    probs, labels = predict(model, _split_dataset(data, split), tta_flip=tta_flip)
+    cm = confusion_matrix(labels, probs.argmax(axis=1), data.num_classes)
+    return Evaluation(split=split, class_names=data.class_names, confusion=cm)
+
+
+def _check_model_and_data(model: Any, data: Any, split: str) -> None:
     from rnpa.data import Data
 
     if not isinstance(model, keras.Model):
@@ -137,16 +147,128 @@ def evaluate(
         raise ValueError(
             f"the model predicts {out} classes but dataset {data.name!r} has {data.num_classes}"
         )
+
+
+def _split_dataset(data: Any, split: str) -> Any:
+    """The unshuffled, unaugmented batches of a split, in the order of ``data.arrays``."""
     if split == "train":
         import tensorflow as tf
 
         x, y = data.arrays.train  # type: ignore[union-attr]
-        ds = tf.data.Dataset.from_tensor_slices((data.normalize(x), y)).batch(256)
-    else:
-        ds = data.split(split)
-    probs, labels = predict(model, ds, tta_flip=tta_flip)
-    cm = confusion_matrix(labels, probs.argmax(axis=1), data.num_classes)
-    return Evaluation(split=split, class_names=data.class_names, confusion=cm)
+        return tf.data.Dataset.from_tensor_slices((data.normalize(x), y)).batch(256)
+    return data.split(split)
 
 
-__all__ = ["Evaluation", "confusion_matrix", "evaluate", "predict"]
+# ----------------------------------------------------------------------------
+# the most confidently wrong images
+# ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConfidentErrors:
+    """The wrongly classified images of a split, most confident first.
+
+    ``indices[i]`` is the position of the i-th image in the split (in
+    ``data.arrays.<split>`` for :func:`most_confident_errors`), ``true[i]`` and
+    ``predicted[i]`` its true and predicted label, ``confidence[i]`` the
+    probability the model gave to the predicted (wrong) class and
+    ``probabilities[i]`` all its class probabilities.
+    """
+
+    indices: np.ndarray
+    true: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    probabilities: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def confident_errors(probabilities: Any, labels: Any, k: int = 8) -> ConfidentErrors:
+    """The ``k`` wrong predictions with the highest probability on the predicted class.
+
+    Parameters
+    ----------
+    probabilities : array (N, num_classes)
+        Predicted class probabilities.
+    labels : array (N,)
+        True integer labels in ``0..num_classes-1``.
+    k : int
+        How many (>= 1); fewer come back if fewer images are wrong.
+
+    Returns
+    -------
+    ConfidentErrors
+        Sorted by decreasing confidence; ties keep the images' order.
+    """
+    probs = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels)
+    if probs.ndim != 2 or probs.shape[1] < 2:
+        raise ValueError(
+            f"probabilities must be an array (N, num_classes >= 2), got shape {probs.shape}"
+        )
+    if labels.ndim != 1 or len(labels) != len(probs):
+        raise ValueError(
+            f"labels must be a 1-D array with one label per row of probabilities "
+            f"({len(probs)}), got shape {labels.shape}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= probs.shape[1]):
+        raise ValueError(
+            f"labels must lie in 0..{probs.shape[1] - 1}, got {labels.min()}..{labels.max()}"
+        )
+    k = check_positive_int(k, "k")
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probs[wrong, predicted[wrong]]
+    order = wrong[np.argsort(-confidence, kind="stable")][:k]
+    return ConfidentErrors(
+        indices=order,
+        true=labels[order].astype(np.int64),
+        predicted=predicted[order],
+        confidence=probs[order, predicted[order]],
+        probabilities=probs[order],
+    )
+
+
+def most_confident_errors(
+    model: keras.Model, data: Any, split: str = "test", k: int = 8, tta_flip: bool = False
+) -> ConfidentErrors:
+    """The ``k`` images of a split that ``model`` gets wrong with the highest confidence.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A classifier with softmax output over ``data.class_names``.
+    data : rnpa.data.Data
+        From :func:`rnpa.data.load`; ``indices`` point into ``data.arrays.<split>``.
+    split : {"train", "val", "test"}
+        The split (``train`` without augmentation).
+    k : int
+        How many images (>= 1).
+    tta_flip : bool
+        Average the predictions on each image and its mirror image.
+
+    Returns
+    -------
+    ConfidentErrors
+        See :func:`confident_errors`.
+
+    Examples
+    --------
+    >>> errors = most_confident_errors(model, data, "test", k=8)  # doctest: +SKIP
+    >>> images = data.arrays.test[0][errors.indices]  # doctest: +SKIP
+    """
+    _check_model_and_data(model, data, split)
+    k = check_positive_int(k, "k")
+    probs, labels = predict(model, _split_dataset(data, split), tta_flip=tta_flip)
+    return confident_errors(probs, labels, k)
+
+
+__all__ = [
+    "ConfidentErrors",
+    "Evaluation",
+    "confident_errors",
+    "confusion_matrix",
+    "evaluate",
+    "most_confident_errors",
+    "predict",
+]

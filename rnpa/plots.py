@@ -17,6 +17,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from rnpa import evaluate
 
@@ -204,6 +205,67 @@ def image_grid(
             title = f"{title} / {class_names[int(predictions[i])]}"
             color = "black" if predictions[i] == labels[i] else "#C00000"
         ax.set_title(title, fontsize=8, color=color)
+    fig.tight_layout()
+    return fig
+
+
+def image_rows(
+    rows: Mapping[str, Any],
+    titles: Sequence[str] | None = None,
+    size: float = 1.3,
+) -> Figure:
+    """Rows of images, one row per entry, e.g. the same photos under several transforms.
+
+    Parameters
+    ----------
+    rows : dict of str to array (N, height, width, 3)
+        ``{row label: images}``; every row has the same number ``N`` of images
+        (their sizes may differ). uint8 in 0..255 or float in 0..1 (clipped).
+    titles : sequence of str, optional
+        One title per column, shown above the first row.
+    size : float
+        Width and height of one image, in inches.
+
+    Returns
+    -------
+    Figure
+        ``len(rows) x N`` image axes, drawn without interpolation (each pixel
+        a visible square); the first axis of each row carries its label.
+    """
+    rows = _check_mapping(rows, "rows", "{row label: images (N, height, width, 3)}")
+    arrays = {str(k): np.asarray(v) for k, v in rows.items()}
+    n = None
+    for label, images in arrays.items():
+        if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
+            raise ValueError(
+                f"rows[{label!r}] must be an array (N >= 1, height, width, 3), "
+                f"got shape {images.shape}"
+            )
+        if n is not None and len(images) != n:
+            raise ValueError(
+                f"every row must hold the same number of images; rows[{label!r}] has "
+                f"{len(images)}, the first row {n}"
+            )
+        n = len(images) if n is None else n
+    assert n is not None
+    if titles is not None and (isinstance(titles, str) or len(titles) != n):
+        raise ValueError(f"titles must be a list of {n} column titles, got {titles!r}")
+    if isinstance(size, bool) or not isinstance(size, numbers.Real) or size <= 0:
+        raise ValueError(f"size must be a number > 0 (inches), got {size!r}")
+    fig, axes = plt.subplots(
+        len(arrays), n, figsize=(size * n + 1.0, size * len(arrays) + 0.3), squeeze=False
+    )
+    for r, (label, images) in enumerate(arrays.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            img = images[c]
+            ax.imshow(img if img.dtype == np.uint8 else np.clip(img, 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+            if r == 0 and titles is not None:
+                ax.set_title(str(titles[c]), fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -409,12 +471,214 @@ def bar_comparison(
     return fig
 
 
+# ----------------------------------------------------------------------------
+# repeated runs: mean and spread over seeds (lesson 6)
+# ----------------------------------------------------------------------------
+def _check_runs(values: Any, name: str) -> np.ndarray:
+    """A non-empty sequence of finite numbers (one per run) as a float array."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
+        raise TypeError(f"{name} must be a list of numbers (one per run), got {values!r}")
+    if len(values) == 0:
+        raise ValueError(f"{name} must hold at least one number (one per run), got an empty list")
+    out = np.array([_check_number(v, name) for v in values], dtype=float)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} must hold finite numbers, got {list(values)!r}")
+    return out
+
+
+def _spread(values: np.ndarray) -> float:
+    """Sample standard deviation (``ddof=1``); 0 for a single run."""
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def mean_bars(
+    values: Mapping[str, Sequence[float]],
+    ylabel: str,
+    title: str | None = None,
+    fmt: str = "{:.3f}",
+) -> Figure:
+    """One bar per item at the mean of its runs, error bars of one std, the runs as dots.
+
+    Parameters
+    ----------
+    values : dict of str to list of float
+        ``{item: [value of each run]}`` (e.g. one value per seed), drawn left
+        to right in the dict's order.
+    ylabel : str
+        Label of the y axis.
+    title : str, optional
+        Axis title.
+    fmt : str
+        Format of the mean written above each bar.
+
+    Returns
+    -------
+    Figure
+        Bar ``i`` has height ``mean(values[i])``; its error bar spans plus and
+        minus the sample standard deviation (``ddof=1``, none for one run);
+        each run is a black dot at its value.
+    """
+    values = _check_mapping(values, "values", "{item: [value of each run]}")
+    if not isinstance(ylabel, str):
+        raise TypeError(f"ylabel must be a str, got {ylabel!r}")
+    runs = {str(k): _check_runs(v, f"values[{k!r}]") for k, v in values.items()}
+    names = list(runs)
+    means = [float(r.mean()) for r in runs.values()]
+    spreads = [_spread(r) for r in runs.values()]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(names) + 1.5), 3.8))
+    x = np.arange(len(names))
+    bars = ax.bar(x, means, yerr=spreads, capsize=5, alpha=0.85,
+                  color=[_color(i) for i in range(len(names))], error_kw={"lw": 1.2})
+    for i, r in enumerate(runs.values()):
+        jitter = np.linspace(-0.12, 0.12, len(r)) if len(r) > 1 else np.zeros(1)
+        ax.plot(x[i] + jitter, r, "o", color="black", ms=3.5, zorder=3)
+    for bar, m, s in zip(bars, means, spreads, strict=True):
+        ax.annotate(fmt.format(m), (bar.get_x() + bar.get_width() / 2, m + s),
+                    ha="center", va="bottom", fontsize=9, xytext=(0, 3),
+                    textcoords="offset points")
+    ax.set_xticks(x, names)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.margins(y=0.15)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def mean_curves(
+    runs: Mapping[str, Sequence[Any]],
+    metric: str = "loss",
+    ylabel: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Per-epoch mean of a metric over repeated runs, one line per group, the band from min to max.
+
+    Parameters
+    ----------
+    runs : dict of str to list of History or dict
+        ``{group: [history of each run]}``; every history of a group must
+        have ``metric`` for the same number of epochs.
+    metric : str
+        The history key to draw (``"loss"``, ``"val_accuracy"``, ...).
+    ylabel, title : str, optional
+        Axis label (default: the metric) and title.
+
+    Returns
+    -------
+    Figure
+        Line ``"<group> (n runs)"`` has x = 1..epochs and y = the mean over the
+        runs at each epoch; a shaded band spans the runs' minimum to maximum.
+    """
+    runs = _check_mapping(runs, "runs", "{group: [history of each run]}")
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a history key (a str), got {metric!r}")
+    series = {}
+    for group, group_runs in runs.items():
+        if isinstance(group_runs, (str, bytes, Mapping)) or not isinstance(group_runs, Sequence):
+            raise TypeError(
+                f"runs[{group!r}] must be a list of histories (one per run), "
+                f"got {type(group_runs).__name__}"
+            )
+        if not group_runs:
+            raise ValueError(f"runs[{group!r}] must hold at least one history")
+        curves = []
+        for i, h in enumerate(group_runs):
+            hist = _history_dict(h, f"runs[{group!r}][{i}]")
+            if metric not in hist:
+                raise ValueError(
+                    f"metric {metric!r} is not in runs[{group!r}][{i}] (it has {sorted(hist)})"
+                )
+            curves.append(hist[metric])
+        if len({len(c) for c in curves}) != 1:
+            raise ValueError(
+                f"runs[{group!r}]: every run must have the same number of epochs, "
+                f"got {[len(c) for c in curves]}"
+            )
+        series[str(group)] = np.array(curves, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for i, (group, curves) in enumerate(series.items()):
+        epochs = np.arange(1, curves.shape[1] + 1)
+        n = curves.shape[0]
+        ax.plot(epochs, curves.mean(axis=0), "-o", ms=3, color=_color(i),
+                label=f"{group} ({n} run{'s' if n != 1 else ''})")
+        if n > 1:
+            ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=_color(i),
+                            alpha=0.15, lw=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel if ylabel is not None else _METRIC_LABELS.get(metric, metric))
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mean_vs_depth(
+    results: Mapping[str, Mapping[int, Sequence[float]]],
+    ylabel: str,
+    title: str | None = None,
+) -> Figure:
+    """A metric against depth, one line per family at the mean over runs, error bars of one std.
+
+    Parameters
+    ----------
+    results : dict of str to dict of int to list of float
+        ``{family: {depth: [value of each run]}}``.
+    ylabel : str
+        Label of the y axis (the metric).
+    title : str, optional
+        Axis title; default ``"<ylabel> against depth"``.
+
+    Returns
+    -------
+    Figure
+        One line per family through the means at increasing depths, error bars
+        of plus and minus the sample standard deviation (``ddof=1``), and each
+        run as a small dot.
+    """
+    results = _check_mapping(results, "results", "{family: {depth: [value of each run]}}")
+    if not isinstance(ylabel, str):
+        raise TypeError(f"ylabel must be a str, got {ylabel!r}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    all_depths: set[int] = set()
+    for i, (family, per_depth) in enumerate(results.items()):
+        per_depth = _check_mapping(per_depth, f"results[{family!r}]", "{depth: [values]}")
+        for depth in per_depth:
+            if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+                raise ValueError(
+                    f"results[{family!r}] keys must be depths (ints >= 1), got {depth!r}"
+                )
+        depths = sorted(int(d) for d in per_depth)
+        runs = [_check_runs(per_depth[d], f"results[{family!r}][{d}]") for d in depths]
+        all_depths.update(depths)
+        ax.errorbar(np.array(depths, dtype=float), np.array([r.mean() for r in runs]),
+                    yerr=np.array([_spread(r) for r in runs]),
+                    fmt="-o", capsize=4, color=_color(i), label=str(family))
+        for d, r in zip(depths, runs, strict=True):
+            ax.plot([d] * len(r), r, ".", color=_color(i), alpha=0.5)
+    ax.set_xticks(sorted(all_depths))
+    ax.set_xlabel("depth (weighted layers)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title if title is not None else f"{ylabel} against depth")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 __all__ = [
     "PALETTE",
     "bar_comparison",
     "confusion_matrix",
     "gradient_flow",
     "image_grid",
+    "image_rows",
     "learning_curves",
+    "mean_bars",
+    "mean_curves",
+    "mean_vs_depth",
     "metric_vs_depth",
 ]

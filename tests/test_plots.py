@@ -214,3 +214,142 @@ def test_bar_comparison_rejects_bad_input():
         plots.bar_comparison({"a": "x"}, ylabel="y")
     with pytest.raises(TypeError, match="values"):
         plots.bar_comparison([1, 2], ylabel="y")
+
+
+# ----------------------------------------------------------------------------
+# repeated runs: mean_bars, mean_curves, mean_vs_depth
+# ----------------------------------------------------------------------------
+def _error_segments(collection):
+    """(x, low, high) of each vertical error bar in a LineCollection."""
+    return [(seg[0][0], min(seg[0][1], seg[1][1]), max(seg[0][1], seg[1][1]))
+            for seg in collection.get_segments()]
+
+
+def test_mean_bars_heights_error_bars_and_dots_match_the_runs():
+    import statistics
+
+    runs = {"post": [0.50, 0.56, 0.53], "pre": [0.60, 0.58], "one": [0.40]}
+    fig = plots.mean_bars(runs, ylabel="test accuracy", title="T")
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert [round(b.get_height(), 12) for b in bars] == [
+        round(statistics.mean(v), 12) for v in runs.values()
+    ]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["post", "pre", "one"]
+    (container,) = [c for c in ax.containers if hasattr(c, "has_yerr")]
+    segments = _error_segments(container.lines[2][0])
+    for (_x, low, high), values in zip(segments, [runs["post"], runs["pre"]], strict=False):
+        sd = statistics.stdev(values)
+        assert high - low == pytest.approx(2 * sd)
+        assert (low + high) / 2 == pytest.approx(statistics.mean(values))
+    # the single run has a zero-length error bar
+    assert segments[2][2] - segments[2][1] == pytest.approx(0.0)
+    dots = np.concatenate([line.get_ydata() for line in ax.get_lines() if line.get_marker() == "o"])
+    np.testing.assert_allclose(sorted(dots), sorted(sum(runs.values(), [])))
+    assert ax.get_title() == "T" and ax.get_ylabel() == "test accuracy"
+    assert [t.get_text() for t in ax.texts] == ["0.530", "0.590", "0.400"]
+
+
+def test_mean_bars_rejects_bad_input():
+    with pytest.raises(TypeError, match="values"):
+        plots.mean_bars([0.5, 0.6], ylabel="y")
+    with pytest.raises(ValueError, match=r"values\['a'\].*at least one"):
+        plots.mean_bars({"a": []}, ylabel="y")
+    with pytest.raises(TypeError, match=r"values\['a'\]"):
+        plots.mean_bars({"a": 0.5}, ylabel="y")
+    with pytest.raises(ValueError, match="finite"):
+        plots.mean_bars({"a": [0.5, float("nan")]}, ylabel="y")
+    with pytest.raises(TypeError, match="ylabel"):
+        plots.mean_bars({"a": [0.5]}, ylabel=3)
+
+
+def test_mean_curves_draws_the_mean_over_runs_and_a_min_max_band():
+    a = [{"loss": [2.0, 1.0, 0.5]}, FakeHistory({"loss": [1.0, 0.8, 0.3]})]
+    b = [{"loss": [1.5, 1.5, 1.5], "accuracy": [0.1, 0.2, 0.3]}]
+    fig = plots.mean_curves({"post": a, "pre": b}, metric="loss", title="losses")
+    ax = fig.axes[0]
+    lines = _lines_by_label(ax)
+    assert set(lines) == {"post (2 runs)", "pre (1 run)"}
+    np.testing.assert_allclose(lines["post (2 runs)"].get_ydata(), [1.5, 0.9, 0.4])
+    np.testing.assert_allclose(lines["post (2 runs)"].get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(lines["pre (1 run)"].get_ydata(), [1.5, 1.5, 1.5])
+    (band,) = ax.collections  # only the group with two runs has a band
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(0.3) and ys.max() == pytest.approx(2.0)
+    assert ax.get_title() == "losses" and ax.get_ylabel() == "loss"
+
+
+def test_mean_curves_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"'val_loss' is not in runs\['a'\]\[0\]"):
+        plots.mean_curves({"a": [{"loss": [1.0]}]}, metric="val_loss")
+    with pytest.raises(ValueError, match=r"runs\['a'\].*same number of epochs"):
+        plots.mean_curves({"a": [{"loss": [1.0, 0.5]}, {"loss": [1.0]}]})
+    with pytest.raises(TypeError, match=r"runs\['a'\] must be a list of histories"):
+        plots.mean_curves({"a": {"loss": [1.0]}})
+    with pytest.raises(ValueError, match=r"runs\['a'\] must hold at least one"):
+        plots.mean_curves({"a": []})
+    with pytest.raises(ValueError, match="runs"):
+        plots.mean_curves({})
+
+
+def test_mean_vs_depth_sorts_depths_and_draws_mean_and_spread():
+    import statistics
+
+    results = {"plain": {20: [0.3, 0.5], 8: [0.6, 0.7, 0.8]}, "residual": {8: [0.7], 20: [0.6]}}
+    fig = plots.mean_vs_depth(results, ylabel="accuracy")
+    ax = fig.axes[0]
+    lines = {c.get_label(): c.lines[0] for c in ax.containers}  # errorbar: the data line
+    np.testing.assert_allclose(lines["plain"].get_xdata(), [8, 20])
+    np.testing.assert_allclose(lines["plain"].get_ydata(), [0.7, 0.4])
+    np.testing.assert_allclose(lines["residual"].get_ydata(), [0.7, 0.6])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["plain", "residual"]
+    plain_bars = [c for c in ax.containers if c.get_label() == "plain"][0]
+    segments = sorted(_error_segments(plain_bars.lines[2][0]))
+    assert segments[0][2] - segments[0][1] == pytest.approx(2 * statistics.stdev([0.6, 0.7, 0.8]))
+    assert segments[1][2] - segments[1][1] == pytest.approx(2 * statistics.stdev([0.3, 0.5]))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["8", "20"]
+    assert ax.get_title() == "accuracy against depth"
+
+
+def test_mean_vs_depth_rejects_bad_input():
+    with pytest.raises(ValueError, match="depths"):
+        plots.mean_vs_depth({"a": {"x": [1.0]}}, ylabel="y")
+    with pytest.raises(ValueError, match=r"results\['a'\]\[8\]"):
+        plots.mean_vs_depth({"a": {8: []}}, ylabel="y")
+    with pytest.raises(TypeError, match="ylabel"):
+        plots.mean_vs_depth({"a": {8: [1.0]}}, ylabel=None)
+
+
+# ----------------------------------------------------------------------------
+# image_rows
+# ----------------------------------------------------------------------------
+def test_image_rows_draws_each_row_with_its_images_and_labels():
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    small = rng.random((3, 4, 4, 3))  # floats, another size
+    fig = plots.image_rows({"8x8": big, "4x4": small}, titles=["x", "y", "z"])
+    assert isinstance(fig, Figure)
+    axes = fig.axes
+    assert len(axes) == 6
+    np.testing.assert_array_equal(axes[1].get_images()[0].get_array(), big[1])
+    np.testing.assert_allclose(axes[5].get_images()[0].get_array(), small[2])
+    assert axes[0].get_ylabel() == "8x8" and axes[3].get_ylabel() == "4x4"
+    assert [ax.get_title() for ax in axes[:3]] == ["x", "y", "z"]
+    assert axes[3].get_title() == ""
+    assert axes[0].get_images()[0].get_interpolation() == "nearest"
+
+
+def test_image_rows_rejects_bad_input():
+    img = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    with pytest.raises(TypeError, match="rows must be a dict"):
+        plots.image_rows([img])
+    with pytest.raises(ValueError, match="rows must not be empty"):
+        plots.image_rows({})
+    with pytest.raises(ValueError, match=r"rows\['gray'\] must be an array .*\(2, 8, 8\)"):
+        plots.image_rows({"gray": img[..., 0]})
+    with pytest.raises(ValueError, match=r"same number of images; rows\['b'\] has 1, .* 2"):
+        plots.image_rows({"a": img, "b": img[:1]})
+    with pytest.raises(ValueError, match="titles must be a list of 2 column titles"):
+        plots.image_rows({"a": img}, titles=["one"])
+    with pytest.raises(ValueError, match="size must be a number > 0"):
+        plots.image_rows({"a": img}, size=0)
