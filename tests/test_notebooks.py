@@ -24,6 +24,9 @@ EXPECTED = [
     "02_pre_activation.ipynb",
     "03_bottleneck.ipynb",
     "04_resnetpreact.ipynb",
+    "05_training_flowers.ipynb",
+    "06_ablation_lab.ipynb",
+    "07_scaling_up.ipynb",
 ]
 CHECK = "# NBVAL_CHECK_OUTPUT"
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:work|tmp|root|home|Users)/")
@@ -49,8 +52,35 @@ def _checked_outputs(nb: nbformat.NotebookNode) -> list[tuple[str, list[str]]]:
     ]
 
 
-def test_the_four_lessons_exist():
-    assert [p.name for p in LESSONS][: len(EXPECTED)] == EXPECTED
+def test_the_seven_lessons_exist_in_order():
+    assert [p.name for p in LESSONS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", LESSONS[:-1], ids=lambda p: p.name)
+def test_each_lesson_ends_with_a_link_to_the_next(path):
+    following = LESSONS[LESSONS.index(path) + 1].name
+    assert f"({following})" in _read(path).cells[-1].source
+
+
+JOBS = sorted((NOTEBOOKS / "experiments").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", JOBS, ids=lambda p: p.name)
+def test_job_notebook_parameters_are_literals_papermill_can_read(path):
+    import ast
+
+    (cell,) = [c for c in _read(path).cells if "parameters" in c.metadata.get("tags", [])]
+    names = set()
+    for node in ast.parse(cell.source).body:
+        assert isinstance(node, ast.Assign), ast.dump(node)
+        ast.literal_eval(node.value)  # raises for anything but a literal
+        names.add(node.targets[0].id)
+    assert {"SEED", "RESULT_FILE"} <= names
+
+
+def test_lesson_7_opens_on_a_colab_gpu():
+    meta = _read(NOTEBOOKS / "07_scaling_up.ipynb").metadata
+    assert meta["accelerator"] == "GPU" and meta["colab"]["gpuType"]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
