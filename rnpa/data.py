@@ -43,7 +43,7 @@ DATASETS = ("flowers32", "flowers", "cifar10", "cifar100", "folder")
 AUGMENTATIONS = {
     "none": "no augmentation",
     "flip": "random horizontal flip",
-    "crop": "random horizontal flip and pad-4-and-random-crop (He et al. 2016)",
+    "crop": "random horizontal flip and pad-4-and-random-crop (He et al. 2015, Sec. 4.2)",
     "original": "random horizontal flip, zoom +-20% and shear 0.2 (the 2017 notebook's "
     "ImageDataGenerator)",
     "zoom": "random horizontal flip, zoom +-10% and pad-4-and-random-crop (rnpa's default "

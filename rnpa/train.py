@@ -553,6 +553,9 @@ def _portable_twin(model: keras.Model) -> keras.Model:
         twin = _TWINS[model] = portable(model)
     else:
         twin.set_weights(model.get_weights())
+    # a checkpoint taken during training keeps the layers' own momentum, not the training one
+    for layer, copy in zip(_bn_layers(model), _bn_layers(twin), strict=True):
+        copy.momentum = getattr(layer, "_rnpa_configured_momentum", layer.momentum)
     return twin
 
 
@@ -659,13 +662,15 @@ class SetBatchNormMomentum(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Set the momentum."""
         self._saved = [(layer, layer.momentum) for layer in _bn_layers(self.model)]
-        for layer, _ in self._saved:
+        for layer, momentum in self._saved:
             layer.momentum = self.momentum
+            layer._rnpa_configured_momentum = momentum  # what checkpoints save (_portable_twin)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         """Restore the layers' own momentum (so a saved model keeps its config)."""
         for layer, momentum in self._saved:
             layer.momentum = momentum
+            del layer._rnpa_configured_momentum
 
 
 def _bn_layers(model: keras.Model) -> list[Any]:

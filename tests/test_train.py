@@ -656,3 +656,14 @@ def test_a_full_disk_while_saving_the_best_model_redoes_that_epoch(tmp_path, sma
 def _always_improve(self, epoch, logs=None):
     """BestCheckpoint.on_epoch_end as if every epoch were the best so far."""
     rtrain._atomic_save(self.model, self.path)
+
+
+def test_checkpoints_keep_the_layers_own_batchnorm_momentum(tmp_path, small):
+    """The default recipe trains with BN momentum 0.9; the saved models keep Keras' 0.99."""
+    assert rtrain.get_recipe("default").bn_momentum == 0.9
+    rtrain.fit(_tiny(), small, "default", tmp_path, epochs=1, steps_per_epoch=1, verbose=0)
+    for name in ("best.keras", "final.keras"):
+        loaded = keras.models.load_model(tmp_path / name)
+        momenta = {la.momentum for la in loaded.layers
+                   if isinstance(la, keras.layers.BatchNormalization)}  # fmt: skip
+        assert momenta == {0.99}, name
