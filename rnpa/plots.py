@@ -379,6 +379,14 @@ def gradient_flow(
     return fig
 
 
+def _sorted_depths(per_depth: Mapping, family: Any) -> list[int]:
+    """The keys of ``per_depth`` as sorted depths, or raise if one is not an int >= 1."""
+    for depth in per_depth:
+        if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+            raise ValueError(f"results[{family!r}] keys must be depths (ints >= 1), got {depth!r}")
+    return sorted(int(d) for d in per_depth)
+
+
 def metric_vs_depth(
     results: Mapping[str, Mapping[int, float]],
     ylabel: str,
@@ -407,12 +415,7 @@ def metric_vs_depth(
     all_depths: set[int] = set()
     for i, (family, per_depth) in enumerate(results.items()):
         per_depth = _check_mapping(per_depth, f"results[{family!r}]", "{depth: value}")
-        for depth in per_depth:
-            if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
-                raise ValueError(
-                    f"results[{family!r}] keys must be depths (ints >= 1), got {depth!r}"
-                )
-        depths = sorted(int(d) for d in per_depth)
+        depths = _sorted_depths(per_depth, family)
         values = [_check_number(per_depth[d], f"results[{family!r}]") for d in depths]
         all_depths.update(depths)
         ax.plot(depths, values, "-o", color=_color(i), label=str(family))
@@ -646,12 +649,7 @@ def mean_vs_depth(
     all_depths: set[int] = set()
     for i, (family, per_depth) in enumerate(results.items()):
         per_depth = _check_mapping(per_depth, f"results[{family!r}]", "{depth: [values]}")
-        for depth in per_depth:
-            if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
-                raise ValueError(
-                    f"results[{family!r}] keys must be depths (ints >= 1), got {depth!r}"
-                )
-        depths = sorted(int(d) for d in per_depth)
+        depths = _sorted_depths(per_depth, family)
         runs = [_check_runs(per_depth[d], f"results[{family!r}][{d}]") for d in depths]
         all_depths.update(depths)
         ax.errorbar(np.array(depths, dtype=float), np.array([r.mean() for r in runs]),

@@ -37,6 +37,16 @@ from rnpa.blocks import check_choice, check_positive_int
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
+def _build_under(build_model: Any, precision: str) -> keras.Model:
+    """``build_model()`` under the dtype policy ``precision``; the global policy is restored."""
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return build_model()
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def _check_build(build_model: Any) -> Callable[[], keras.Model]:
     if not callable(build_model) or isinstance(build_model, keras.Model):
         raise TypeError(
@@ -150,12 +160,7 @@ def measure_training_throughput(
         raise TypeError(f"clock must be a function returning seconds, got {clock!r}")
     import tensorflow as tf
 
-    previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        model = build_model()
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+    model = _build_under(build_model, precision)
     if not isinstance(model, keras.Model):
         raise TypeError(f"build_model must return a keras.Model, got {type(model).__name__}")
     shape = tuple(model.input_shape[1:])
@@ -304,12 +309,7 @@ def epoch_seconds(
     check_choice(precision, "precision", PRECISIONS)
     jit_compile = _check_bool(jit_compile, "jit_compile")
     warmup = check_positive_int(warmup, "warmup", minimum=0)
-    previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        model = build_model()
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+    model = _build_under(build_model, precision)
     shape = tuple(model.input_shape[1:])
     classes = int(model.output_shape[-1])
     rng = np.random.default_rng(seed)
