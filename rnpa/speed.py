@@ -11,8 +11,8 @@ Lesson 7 and ``bench/gpu_check.py`` measure the same thing with the same code:
 * :func:`epoch_seconds`: one whole epoch through rnpa's real input pipeline
   (random uint8 images, pad-and-crop and flip augmentation).
 
-``mixed_float16`` is meant for GPUs (their float16 matrix units); a CPU has no
-fast float16 arithmetic, so the table skips it there (``skip_reason``).
+``mixed_float16`` is meant for GPUs (their float16 matrix units); the table
+skips it on a CPU (``skip_reason``), where its speed was not measured.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def skip_reason(precision: str, gpu: bool | None = None) -> str | None:
     check_choice(precision, "precision", PRECISIONS)
     gpu = has_gpu() if gpu is None else gpu
     if precision == "mixed_float16" and not gpu:
-        return "needs a GPU (a CPU has no fast float16: emulated, slow, not meaningful)"
+        return "needs a GPU (mixed_float16 is for GPUs' float16 units; not measured on a CPU)"
     return None
 
 
