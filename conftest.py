@@ -10,4 +10,5 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # the learner's exercise notebooks stop at their stubs (NotImplementedError) by design:
 # nbval runs the solutions in notebooks/solutions/, and tests/test_exercises.py executes
 # these and checks that only the stubs raise
-collect_ignore_glob = ["notebooks/exercises/*"]
+# notebooks/runs/ holds run folders and executed sweep jobs (git-ignored): not lessons
+collect_ignore_glob = ["notebooks/exercises/*", "notebooks/runs/*"]
