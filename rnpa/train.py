@@ -924,6 +924,13 @@ def fit(
     files, backup = out, None if out is None else out / "backup"
     if out is not None and not chief:
         files, backup = Path(tempfile.mkdtemp(prefix=f"rnpa-{task}-")), out / f"backup-{task}"
+    # what the folder holds decides what to do, before anything is built or compiled
+    plan = run_folder.Plan("new")
+    if out is not None:
+        ident = run_folder.identity(model, data, recipe, seed, steps_per_epoch)
+        plan = run_folder.prepare(files, ident, recipe.epochs, resume=resume, overwrite=overwrite)
+        if plan.action == "complete":
+            return _complete(model, files, plan, recipe, out, verbose)
 
     import tensorflow as tf
 
@@ -966,12 +973,8 @@ def fit(
     cbs: list[keras.callbacks.Callback] = [nan_stop]
     if recipe.bn_momentum is not None:
         cbs.append(SetBatchNormMomentum(recipe.bn_momentum))
-    plan, initial_epoch = run_folder.Plan("new"), 0
+    initial_epoch = 0
     if out is not None:
-        ident = run_folder.identity(model, data, recipe, seed, steps_per_epoch)
-        plan = run_folder.prepare(files, ident, recipe.epochs, resume=resume, overwrite=overwrite)
-        if plan.action == "complete":
-            return _complete(model, files, plan, recipe, out, verbose)
         if plan.action == "extend":  # from the final weights, the longer run's schedule
             train_model.set_weights(load_model_file(files / "final.keras").get_weights())
             train_model.optimizer.iterations.assign(plan.done * steps)
