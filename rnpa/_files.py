@@ -1,9 +1,12 @@
-"""Writing files so that a failure never leaves a half-written one."""
+"""Files (ground floor: imports nothing of rnpa): atomic writers, and the package's asset paths.
+
+Writing goes through a temporary file and a rename, so a failure never leaves a half-written file."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 
@@ -26,3 +29,14 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def asset_path(name: str) -> Path:
+    """Path of a file shipped in ``rnpa/assets`` (raises if it is missing)."""
+    path = Path(str(resources.files("rnpa") / "assets" / name))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{name} is not in the installed rnpa package ({path}); reinstall rnpa "
+            "(pip install -e . from the repository root)"
+        )
+    return path

@@ -42,7 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rnpa.blocks import check_positive_int
+from rnpa._checks import check_positive_int
 
 #: the values :func:`gradient_norms` accepts for ``where``
 WHERE = ("units", "weights")

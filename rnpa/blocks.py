@@ -36,6 +36,12 @@ from typing import Any
 
 from keras import layers, regularizers
 
+from rnpa._checks import (  # noqa: F401 (re-exported: rnpa.blocks.check_* are public)
+    check_choice,
+    check_nonnegative,
+    check_positive_int,
+    check_reg,
+)
 from rnpa.layers import BatchNormalization
 
 KINDS = ("bottleneck", "basic")
@@ -52,42 +58,6 @@ ORDER_NAMES = {
 PREACT_ORDERS = ("pre", "relu_preact")
 _N_CONVS = {"bottleneck": 3, "basic": 2}
 _SUFFIXES = "abc"
-
-
-# ----------------------------------------------------------------------------
-# validation helpers (shared with rnpa.models)
-# ----------------------------------------------------------------------------
-def check_nonnegative(value: Any, name: str, what: str) -> float:
-    """Return ``value`` as a float, or raise if it is not a finite number >= 0.
-
-    ``what`` says what the number is, for the message (e.g. ``"L2 factor"``).
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number >= 0 ({what}), got {value!r}")
-    if not math.isfinite(float(value)) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 ({what}), got {value!r}")
-    return float(value)
-
-
-def check_reg(reg: Any, name: str = "reg") -> float:
-    """Return ``reg`` as a float, or raise if it is not a finite number >= 0."""
-    return check_nonnegative(reg, name, "L2 factor")
-
-
-def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int >= ``minimum``, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_choice(value: Any, name: str, allowed: Sequence[Any]) -> Any:
-    """Raise ``ValueError`` unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-    return value
 
 
 def check_filters(filters: Any, kind: str = "bottleneck") -> tuple[int, ...]:

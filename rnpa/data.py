@@ -24,14 +24,14 @@ import os
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from rnpa.blocks import check_choice, check_nonnegative, check_positive_int
+from rnpa._checks import check_choice, check_nonnegative, check_positive_int
+from rnpa._files import asset_path
 
 #: the five classes of flowers32, label i is CLASS_NAMES[i]
 FLOWERS32_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
@@ -92,17 +92,6 @@ class ArraySplits:
     def image_shape(self) -> tuple[int, ...]:
         """Shape of one image, ``(height, width, channels)``."""
         return tuple(self.train[0].shape[1:])
-
-
-def asset_path(name: str) -> Path:
-    """Path of a file shipped in ``rnpa/assets`` (raises if it is missing)."""
-    path = Path(str(resources.files("rnpa") / "assets" / name))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{name} is not in the installed rnpa package ({path}); reinstall rnpa "
-            "(pip install -e . from the repository root)"
-        )
-    return path
 
 
 def load_flowers32() -> ArraySplits:

@@ -48,7 +48,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch
 
 from rnpa._files import write_atomic
-from rnpa.blocks import check_positive_int
+from rnpa._checks import check_positive_int
 from rnpa.models import ORIGINAL_FILTERS, ORIGINAL_STEM_FILTERS, ResNetPreAct
 
 #: resolution of the PNG files written by :func:`save_all`

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from rnpa.blocks import check_positive_int
+from rnpa._checks import check_positive_int
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,7 @@ def _check_weights(
                 f"input_shape={input_shape}, nb_classes={nb_classes}, num_stages={num_stages}, "
                 f"use_final_conv={use_final_conv}, use_shortcuts={use_shortcuts}"
             )
-        from rnpa.data import asset_path
+        from rnpa._files import asset_path
 
         return str(asset_path(PRETRAINED_WEIGHTS[weights]))
     if not weights.endswith(".weights.h5"):

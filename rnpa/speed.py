@@ -31,7 +31,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from rnpa.blocks import check_choice, check_positive_int
+from rnpa._checks import check_choice, check_positive_int
 
 #: the precisions (Keras dtype policies) that can be measured
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

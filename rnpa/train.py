@@ -37,7 +37,7 @@ import keras
 
 from rnpa import run_folder
 from rnpa._files import write_atomic
-from rnpa.blocks import check_choice, check_positive_int
+from rnpa._checks import check_choice, check_positive_int
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
