@@ -29,11 +29,9 @@ ECCV 2016 (arXiv:1603.05027).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import io
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,8 +45,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch
 
-from rnpa._files import write_atomic
 from rnpa._checks import check_positive_int
+from rnpa._files import write_atomic
+from rnpa.blocks import UNIT_KINDS, parse_layer_name
 from rnpa.models import ORIGINAL_FILTERS, ORIGINAL_STEM_FILTERS, ResNetPreAct
 
 #: resolution of the PNG files written by :func:`save_all`
@@ -460,24 +459,32 @@ class ConvSpec:
         return self.c_out if self.bias else 0
 
 
-def bottleneck_convs() -> tuple[ConvSpec, ...]:
-    """The convolutions of the course's bottleneck unit: 1x1, 3x3, 1x1 (last with bias).
-
-    Read from :data:`rnpa.models.ORIGINAL_FILTERS` and
-    :data:`rnpa.models.ORIGINAL_STEM_FILTERS`: 128 -> 32 -> 32 -> 128 channels.
-    """
-    widths = (ORIGINAL_STEM_FILTERS, *ORIGINAL_FILTERS)
-    kernels = (1, 3, 1)
+def _unit_convs(kind: str, widths: Sequence[int], last_bias: bool) -> tuple[ConvSpec, ...]:
+    """The convolutions of a unit of ``kind`` (kernels from :data:`rnpa.blocks.UNIT_KINDS`)."""
+    kernels = UNIT_KINDS[kind].kernels
     return tuple(
-        ConvSpec(k, c_in, c_out, bias=i == len(kernels) - 1)
+        ConvSpec(k, c_in, c_out, bias=last_bias and i == len(kernels) - 1)
         for i, (k, c_in, c_out) in enumerate(zip(kernels, widths[:-1], widths[1:], strict=True))
     )
 
 
+def bottleneck_convs() -> tuple[ConvSpec, ...]:
+    """The convolutions of the course's bottleneck unit: 1x1, 3x3, 1x1 (last with bias).
+
+    Kernels from ``rnpa.blocks.UNIT_KINDS["bottleneck"]``, widths from
+    :data:`rnpa.models.ORIGINAL_FILTERS` and :data:`rnpa.models.ORIGINAL_STEM_FILTERS`:
+    128 -> 32 -> 32 -> 128 channels.
+    """
+    return _unit_convs("bottleneck", (ORIGINAL_STEM_FILTERS, *ORIGINAL_FILTERS), last_bias=True)
+
+
 def basic_convs() -> tuple[ConvSpec, ...]:
-    """The convolutions of a basic unit as wide as the course's: two 3x3, 128 -> 128."""
+    """The convolutions of a basic unit as wide as the course's: two 3x3, 128 -> 128.
+
+    Kernels and widths from ``rnpa.blocks.UNIT_KINDS["basic"]``.
+    """
     c = ORIGINAL_STEM_FILTERS
-    return (ConvSpec(3, c, c), ConvSpec(3, c, c))
+    return _unit_convs("basic", (c, *UNIT_KINDS["basic"].widths(c)), last_bias=False)
 
 
 def _conv_unit_panel(ax: Axes, convs: Sequence[ConvSpec], total_y: float) -> tuple[int, _Box]:
@@ -569,9 +576,6 @@ def bottleneck_vs_basic() -> Figure:
 # ----------------------------------------------------------------------------
 # 3. the whole network, read from the model
 # ----------------------------------------------------------------------------
-_UNIT_LAYER = re.compile(r"^(?:bn|relu|conv|merge|proj)(\d+)[abc]?$")
-
-
 @dataclass(frozen=True)
 class LayerInfo:
     """What the network diagram shows of one Keras layer."""
@@ -653,9 +657,9 @@ def _network_layers(num_stages: int) -> NetworkLayers:
     head: list[LayerInfo] = []
     for layer in model.layers:
         info = _layer_info(layer)
-        match = _UNIT_LAYER.match(layer.name)
-        if match and int(match.group(1)) >= 1:
-            units.setdefault(int(match.group(1)), []).append(info)
+        parsed = parse_layer_name(layer.name)  # the naming contract of rnpa.blocks
+        if parsed is not None and parsed.label.isdigit():
+            units.setdefault(int(parsed.label), []).append(info)
         elif units:
             head.append(info)
         else:
@@ -1020,25 +1024,6 @@ def save_all(out_dir: str | os.PathLike[str] = "images") -> list[Path]:
     return written
 
 
-def _cli_diagrams(args: argparse.Namespace) -> int:
-    for path in save_all(args.out_dir):
-        print(path)
-    return 0
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add the ``diagrams`` command: ``python -m rnpa diagrams [OUT_DIR]``."""
-    parser = subparsers.add_parser(
-        "diagrams",
-        help="draw the course's diagrams as PNG and SVG",
-        description="Draw the course's diagrams (" + ", ".join(DIAGRAMS) + ") as PNG and SVG "
-        "files into OUT_DIR and print their paths.",
-    )
-    parser.add_argument("out_dir", nargs="?", default="images", metavar="OUT_DIR",
-                        help="directory for the files (default: images)")
-    parser.set_defaults(func=_cli_diagrams)
-
-
 __all__ = [
     "DIAGRAMS",
     "PALETTE",
@@ -1056,5 +1041,4 @@ __all__ = [
     "gradient_highway",
     "plain_vs_residual",
     "save_all",
-    "register_cli",
 ]

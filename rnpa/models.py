@@ -7,28 +7,39 @@
 * :func:`resnet_original`: the post-activation networks of He et al. 2015 with the
   same shapes.
 * :func:`plain_network`: either of the above without shortcuts.
+* :func:`cifar_resnet`: the same network with any of the five unit orders.
+
+The CIFAR builders take a unit kind (``unit="bottleneck"`` or ``"basic"``, the
+kinds of :data:`rnpa.blocks.UNIT_KINDS`) and a shortcut type (``"projection"``,
+option B of He et al. 2015, or ``"zeros"``, option A). Every network is in a
+registry in the style of timm's ``register_model``: :func:`build_model` builds one
+by name (``"resnetpreact"``, ``"preact_resnet164"``, ``"resnet20"``, ...),
+:func:`list_models` names them, :func:`register_model` adds one.
 
 Models are pure: no data, no compile.
 """
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 from keras import layers, regularizers
 
+from rnpa._checks import check_choice, check_positive_int, check_reg
 from rnpa.blocks import (
     ORDERS,
     PREACT_ORDERS,
-    check_choice,
-    check_positive_int,
-    check_reg,
+    SHORTCUT_TYPES,
+    UnitKind,
+    get_unit_kind,
     residual_block,
     residual_unit,
 )
@@ -284,46 +295,80 @@ def _check_weights(
     return weights
 
 
-def units_for_depth(depth: Any, bottleneck: bool) -> int:
-    """Units per stage ``n`` of a CIFAR network: depth = 9n+2 (bottleneck) or 6n+2 (basic)."""
-    per_unit = 9 if bottleneck else 6
-    form = f"{per_unit}n+2"
+def _kind_of(unit: Any, bottleneck: Any, default: str, caller: str) -> UnitKind:
+    """The unit kind of a builder call, reading the deprecated ``bottleneck`` keyword too.
+
+    ``bottleneck=True/False`` (or a bool where ``unit`` stands, the old positional
+    argument) still works, with a ``DeprecationWarning``.
+    """
+    if isinstance(unit, bool):  # the old positional bottleneck argument
+        if bottleneck is not None:
+            raise TypeError(f"{caller}() got a bool unit={unit!r} and bottleneck={bottleneck!r}; "
+                            "pass unit='bottleneck' or unit='basic'")
+        bottleneck, unit = unit, default
+    if bottleneck is not None:
+        if not isinstance(bottleneck, bool):
+            raise TypeError(f"bottleneck must be True or False (deprecated: use unit=), "
+                            f"got {bottleneck!r}")
+        mapped = "bottleneck" if bottleneck else "basic"
+        if unit != default and unit != mapped:
+            raise ValueError(f"{caller}() got unit={unit!r} and the deprecated "
+                             f"bottleneck={bottleneck!r}; pass unit= only")
+        warnings.warn(f"{caller}(bottleneck={bottleneck}) is deprecated; use unit={mapped!r}",
+                      DeprecationWarning, stacklevel=3)
+        unit = mapped
+    return get_unit_kind(unit, "unit")
+
+
+def units_for_depth(depth: Any, unit: str | UnitKind | bool = "bottleneck") -> int:
+    """Units per stage ``n`` of a CIFAR network: depth = 9n+2 (bottleneck) or 6n+2 (basic).
+
+    The formula comes from the unit kind (:data:`rnpa.blocks.UNIT_KINDS`): one stem
+    convolution, ``n`` units of ``n_convs`` convolutions in each of the
+    ``len(CIFAR_WIDTHS)`` stages, one classifier. ``unit`` may still be a bool
+    (``True``: bottleneck), as before.
+    """
+    if isinstance(unit, bool):
+        unit = "bottleneck" if unit else "basic"
+    kind = get_unit_kind(unit, "unit")
+    per_n, form = kind.depth_form(len(CIFAR_WIDTHS))
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
         raise TypeError(f"depth must be an int of the form {form}, got {depth!r}")
-    if depth < per_unit + 2 or (depth - 2) % per_unit:
-        examples = ", ".join(str(per_unit * n + 2) for n in (1, 2, 3, 12, 18))
-        kind = "bottleneck" if bottleneck else "basic"
+    if depth < per_n + 2 or (depth - 2) % per_n:
+        examples = ", ".join(str(per_n * n + 2) for n in (1, 2, 3, 12, 18))
         raise ValueError(
-            f"depth must be of the form {form} with n >= 1 for {kind} units "
+            f"depth must be of the form {form} with n >= 1 for {kind.name} units "
             f"(e.g. {examples}), got {depth!r}"
         )
-    return (int(depth) - 2) // per_unit
+    return (int(depth) - 2) // per_n
 
 
 def _cifar_network(
     depth: int,
     num_classes: int,
     input_shape: Sequence[int],
-    bottleneck: bool,
+    unit: UnitKind,
     order: str,
     shortcuts: bool,
+    shortcut_type: str,
     reg: float,
     name: str | None,
 ) -> keras.Model:
     """Build a 3-stage CIFAR network; the public builders below only set switches."""
-    _check_bool(bottleneck, "bottleneck")
     _check_bool(shortcuts, "shortcuts")
     order = check_choice(order, "order", ORDERS)
-    n = units_for_depth(depth, bottleneck)
+    shortcut_type = check_choice(shortcut_type, "shortcut_type", SHORTCUT_TYPES)
+    n = units_for_depth(depth, unit)
     num_classes = check_positive_int(num_classes, "num_classes", minimum=2)
     input_shape = check_input_shape(input_shape)
     reg = check_reg(reg)
-    kind = "bottleneck" if bottleneck else "basic"
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be None or a str, got {name!r}")
     l2 = regularizers.L2(reg) if reg > 0 else None
 
     # Keras walks the layer graph recursively: ResNet-1001 (3,339 layers) needs a
     # deeper Python stack than the default 1000 frames
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 6 * 3 * n * (6 if bottleneck else 4)))
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 6 * 3 * n * 2 * unit.n_convs))
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = layers.Conv2D(
@@ -338,16 +383,16 @@ def _cifar_network(
     if order not in PREACT_ORDERS:
         x = layers.Activation("relu", name="relu0")(x)
     for s, width in enumerate(CIFAR_WIDTHS, start=1):
-        filters = (width, width, 4 * width) if bottleneck else (width, width)
         for u in range(1, n + 1):
             x = residual_unit(
                 x,
-                filters,
+                unit.widths(width),
                 f"{s}_{u}",
-                kind=kind,
+                kind=unit,
                 order=order,
                 strides=2 if (u == 1 and s > 1) else 1,
                 shortcut=shortcuts,
+                shortcut_type=shortcut_type,
                 reg=reg,
             )
     # pre-activation units leave their last addition un-activated: the head adds
@@ -366,15 +411,137 @@ def _cifar_network(
     return keras.Model(inputs, x, name=name)
 
 
+# ----------------------------------------------------------------------------
+# the model registry: name -> builder (timm's register_model, for rnpa's families)
+# ----------------------------------------------------------------------------
+#: the registered networks: name -> builder; a name with ``{depth}`` is a family
+#: (``"preact_resnet{depth}"`` answers ``"preact_resnet164"``, calling the builder with depth=164)
+MODELS: dict[str, Callable[..., keras.Model]] = {}
+_DEPTH = "{depth}"
+
+
+def register_model(name: str) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
+    """Register the decorated builder under ``name`` for :func:`build_model`; return it unchanged.
+
+    ``name`` is lower case, letters, digits and ``_``; ending in ``{depth}`` it
+    names a family whose builder takes the depth as its first argument. Every
+    builder takes the keywords ``input_shape``, ``num_classes`` and ``reg``.
+
+    Examples
+    --------
+    >>> @register_model("tiny_resnet{depth}")
+    ... def tiny(depth, **kwargs):
+    ...     return resnet_original(depth, **kwargs)
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {name!r}")
+    stem = name[: -len(_DEPTH)] if name.endswith(_DEPTH) else name
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", stem) or (stem != name and stem[-1].isdigit()):
+        raise ValueError(
+            f"name must be lower-case letters, digits and '_' (a family ending in a letter or "
+            f"'_' before {_DEPTH}), got {name!r}"
+        )
+    if name in MODELS:
+        raise ValueError(f"a model named {name!r} is already registered")
+
+    def decorator(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        if not callable(builder):
+            raise TypeError(f"register_model({name!r}) must decorate a function, got {builder!r}")
+        MODELS[name] = builder
+        return builder
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """The names :func:`build_model` knows, families with their ``{depth}`` placeholder."""
+    return list(MODELS)
+
+
+def _lookup(name: Any) -> tuple[str, Callable[..., keras.Model], tuple[int, ...]]:
+    if not isinstance(name, str):
+        raise TypeError(f"model must be a name ({', '.join(MODELS)}), got {name!r}")
+    key = name.strip().lower().replace("-", "_")
+    if key in MODELS:
+        return key, MODELS[key], ()
+    match = re.fullmatch(r"(?P<stem>[a-z][a-z0-9_]*?[a-z_])(?P<depth>\d+)", key)
+    if match and match["stem"] + _DEPTH in MODELS:
+        return match["stem"] + _DEPTH, MODELS[match["stem"] + _DEPTH], (int(match["depth"]),)
+    raise ValueError(f"unknown model {name!r}; registered models: {', '.join(MODELS)}")
+
+
+def build_model(name: str, **kwargs: Any) -> keras.Model:
+    """Build the registered network ``name`` (case and ``-``/``_`` do not matter).
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`list_models`: ``"resnetpreact"``, or a family with its
+        depth: ``"preact_resnet164"``, ``"resnet110"`` (= ``"resnet_original110"``),
+        ``"plain20"``, ``"cifar_resnet20"``.
+    **kwargs
+        Passed to the builder: every one takes ``input_shape``, ``num_classes``
+        and ``reg``; ``"resnetpreact"`` also ``num_stages``, ``use_final_conv``,
+        ``use_shortcuts``, ``weights``; the CIFAR families ``unit``,
+        ``shortcut_type``, ... as :func:`preact_resnet`. Arguments set to ``None``
+        are left out (the builder's default applies).
+
+    Returns
+    -------
+    keras.Model
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the registered ones).
+    TypeError
+        For an argument the builder does not take (named with the model).
+    """
+    key, builder, args = _lookup(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    params = inspect.signature(builder).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    allowed = [p for p in params if p != "depth" and params[p].kind not in (
+        inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    unknown = [k for k in kwargs if k not in allowed and (not takes_any or k == "depth")]
+    if unknown:
+        raise TypeError(
+            f"model {name!r} ({key}) takes no argument {unknown[0]!r}; it takes "
+            f"{', '.join(a for a in allowed if a != 'bottleneck')}"  # bottleneck: deprecated
+        )
+    return builder(*args, **kwargs)
+
+
+@register_model("resnetpreact")
+def _resnetpreact(
+    input_shape: Sequence[int] = (32, 32, 3),
+    num_classes: int = 5,
+    reg: float = 0.0,
+    num_stages: int = 5,
+    use_final_conv: bool = False,
+    use_shortcuts: bool = True,
+    weights: str | None = None,
+) -> keras.Model:
+    """:func:`ResNetPreAct` under the registry's keyword names (``num_classes``: ``nb_classes``)."""
+    return ResNetPreAct(input_shape, num_classes, num_stages, use_final_conv, reg, use_shortcuts,
+                        weights)
+
+
+# ----------------------------------------------------------------------------
+# the CIFAR family
+# ----------------------------------------------------------------------------
 def cifar_resnet(
     depth: int,
     order: str = "pre",
-    bottleneck: bool = False,
+    unit: str = "basic",
     shortcuts: bool = True,
     num_classes: int = 10,
     input_shape: Sequence[int] = (32, 32, 3),
     reg: float = 0.0,
     name: str | None = None,
+    *,
+    shortcut_type: str = "projection",
+    bottleneck: bool | None = None,
 ) -> keras.Model:
     """A CIFAR ResNet whose units have any of the five orders of He et al. 2016.
 
@@ -395,9 +562,11 @@ def cifar_resnet(
         orders get a final activation before pooling (BN-ReLU, or ReLU for
         ``"relu_preact"``; the paper gives the ReLU-only head no details, so
         that one is our choice).
-    bottleneck, shortcuts, num_classes, input_shape, reg, name
-        As in :func:`preact_resnet` (``bottleneck`` defaults to basic units
-        here, as ResNet-110 in Table 2).
+    unit, shortcuts, num_classes, input_shape, reg, name, shortcut_type
+        As in :func:`preact_resnet` (``unit`` defaults to basic units here, as
+        ResNet-110 in Table 2).
+    bottleneck : bool, optional
+        Deprecated: ``unit="bottleneck"`` / ``unit="basic"``.
 
     Returns
     -------
@@ -405,17 +574,23 @@ def cifar_resnet(
         Named ``preact_resnet{depth}``, ``resnet{depth}``,
         ``resnet_{order}_{depth}`` or ``plain_{order}{depth}``.
     """
-    return _cifar_network(depth, num_classes, input_shape, bottleneck, order, shortcuts, reg, name)
+    kind = _kind_of(unit, bottleneck, "basic", "cifar_resnet")
+    return _cifar_network(depth, num_classes, input_shape, kind, order, shortcuts, shortcut_type,
+                          reg, name)
 
 
+@register_model("preact_resnet{depth}")
 def preact_resnet(
     depth: int,
     num_classes: int = 10,
     input_shape: Sequence[int] = (32, 32, 3),
-    bottleneck: bool = True,
+    unit: str = "bottleneck",
     reg: float = 0.0,
     shortcuts: bool = True,
     name: str | None = None,
+    *,
+    shortcut_type: str = "projection",
+    bottleneck: bool | None = None,
 ) -> keras.Model:
     """Pre-activation ResNet for CIFAR-sized images (He et al. 2016).
 
@@ -433,8 +608,9 @@ def preact_resnet(
         Classes of the softmax layer (>= 2).
     input_shape : tuple of 3 int
         ``(height, width, channels)``.
-    bottleneck : bool
-        Bottleneck units (1x1-3x3-1x1) or basic units (3x3-3x3).
+    unit : {"bottleneck", "basic"}
+        The unit kind (:data:`rnpa.blocks.UNIT_KINDS`): bottleneck units
+        (1x1-3x3-1x1) or basic units (3x3-3x3).
     reg : float
         L2 factor on every convolution kernel (the paper's weight decay is 1e-4
         applied by the optimizer; see ``rnpa.train``).
@@ -442,6 +618,12 @@ def preact_resnet(
         ``False`` gives the plain network of the same shape.
     name : str, optional
         Model name; default ``preact_resnet{depth}``.
+    shortcut_type : {"projection", "zeros"}
+        The shortcuts that change width or stride: 1x1 projections (option B of
+        He et al. 2015, Sec. 3.3; the default) or the subsampled identity with
+        zero channels appended (option A, parameter free).
+    bottleneck : bool, optional
+        Deprecated: ``unit="bottleneck"`` / ``unit="basic"``.
 
     Returns
     -------
@@ -449,17 +631,24 @@ def preact_resnet(
         About 1.7M parameters for ResNet-164 and ResNet-110 (basic), 10.2M for
         ResNet-1001 (He et al. 2016, tables 2 and 3).
     """
-    return _cifar_network(depth, num_classes, input_shape, bottleneck, "pre", shortcuts, reg, name)
+    kind = _kind_of(unit, bottleneck, "bottleneck", "preact_resnet")
+    return _cifar_network(depth, num_classes, input_shape, kind, "pre", shortcuts, shortcut_type,
+                          reg, name)
 
 
+@register_model("resnet_original{depth}")
+@register_model("resnet{depth}")
 def resnet_original(
     depth: int,
     num_classes: int = 10,
     input_shape: Sequence[int] = (32, 32, 3),
-    bottleneck: bool = False,
+    unit: str = "basic",
     reg: float = 0.0,
     shortcuts: bool = True,
     name: str | None = None,
+    *,
+    shortcut_type: str = "projection",
+    bottleneck: bool | None = None,
 ) -> keras.Model:
     """The original (post-activation) ResNet for CIFAR-sized images (He et al. 2015).
 
@@ -467,29 +656,37 @@ def resnet_original(
     (conv-BN-ReLU ..., conv-BN, add, ReLU) at widths 16/32/64, global average
     pooling and softmax. Depth 6n+2 with basic units (ResNet-20/32/44/56/110) or
     9n+2 with bottleneck units. Shortcuts that change width or stride are 1x1
-    projections with BN (option B; the 2015 paper used zero padding, option A,
-    for CIFAR).
+    projections with BN by default (option B); the 2015 paper used zero padding,
+    option A, for CIFAR (Sec. 4.2): ``shortcut_type="zeros"``, which gives
+    ResNet-20 its 0.27M parameters of Table 6.
 
     Parameters
     ----------
-    depth, num_classes, input_shape, bottleneck, reg, shortcuts, name
-        As in :func:`preact_resnet`.
+    depth, num_classes, input_shape, unit, reg, shortcuts, name, shortcut_type
+        As in :func:`preact_resnet` (``unit`` defaults to basic units here).
+    bottleneck : bool, optional
+        Deprecated: ``unit="bottleneck"`` / ``unit="basic"``.
 
     Returns
     -------
     keras.Model
     """
-    return _cifar_network(depth, num_classes, input_shape, bottleneck, "post", shortcuts, reg, name)
+    kind = _kind_of(unit, bottleneck, "basic", "resnet_original")
+    return _cifar_network(depth, num_classes, input_shape, kind, "post", shortcuts, shortcut_type,
+                          reg, name)
 
 
+@register_model("plain{depth}")
 def plain_network(
     depth: int,
     num_classes: int = 10,
     input_shape: Sequence[int] = (32, 32, 3),
-    bottleneck: bool = False,
+    unit: str = "basic",
     order: str = "post",
     reg: float = 0.0,
     name: str | None = None,
+    *,
+    bottleneck: bool | None = None,
 ) -> keras.Model:
     """A plain network: the same layers as a ResNet of that depth, no shortcuts.
 
@@ -499,17 +696,28 @@ def plain_network(
         Layer order of the units, as in :func:`cifar_resnet`: ``"post"`` (the
         plain networks of He et al. 2015), ``"pre"`` (as :func:`preact_resnet`)
         or another of ``rnpa.blocks.ORDERS``.
-    depth, num_classes, input_shape, bottleneck, reg, name
-        As in :func:`preact_resnet`.
+    depth, num_classes, input_shape, unit, reg, name
+        As in :func:`preact_resnet` (``unit`` defaults to basic units here).
+    bottleneck : bool, optional
+        Deprecated: ``unit="bottleneck"`` / ``unit="basic"``.
 
     Returns
     -------
     keras.Model
     """
-    return _cifar_network(depth, num_classes, input_shape, bottleneck, order, False, reg, name)
+    kind = _kind_of(unit, bottleneck, "basic", "plain_network")
+    return _cifar_network(depth, num_classes, input_shape, kind, order, False, "projection", reg,
+                          name)
 
+
+# registered last, so that the list of models reads from the paper's networks to the ablation
+register_model("cifar_resnet{depth}")(cifar_resnet)
 
 __all__ = [
+    "MODELS",
+    "build_model",
+    "list_models",
+    "register_model",
     "load_weights_checked",
     "ResNetPreAct",
     "cifar_resnet",

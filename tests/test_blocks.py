@@ -303,3 +303,167 @@ def test_order_names_follow_the_paper():
 
     assert set(ORDER_NAMES) == set(ORDERS)
     assert ORDER_NAMES["post"] == "original" and ORDER_NAMES["pre"] == "full pre-activation"
+
+
+# ---------------------------------------------------------------------------
+# unit kinds: described once
+# ---------------------------------------------------------------------------
+def test_unit_kinds_describe_the_papers_units():
+    from rnpa.blocks import KINDS, UNIT_KINDS
+
+    assert KINDS == ("bottleneck", "basic")
+    bottleneck, basic = UNIT_KINDS["bottleneck"], UNIT_KINDS["basic"]
+    # He et al. 2015, Fig. 5: 1x1-3x3-1x1 expanding 4x; two 3x3
+    assert (bottleneck.kernels, bottleneck.n_convs, bottleneck.widths(16)) == ((1, 3, 1), 3,
+                                                                             (16, 16, 64))
+    assert (basic.kernels, basic.n_convs, basic.widths(16)) == ((3, 3), 2, (16, 16))
+    # three stages: depth 9n+2 and 6n+2
+    assert bottleneck.depth_form(3) == (9, "9n+2")
+    assert basic.depth_form(3) == (6, "6n+2")
+
+
+@pytest.mark.parametrize("kind", ["bottleneck", "basic"])
+def test_residual_unit_builds_what_the_kind_describes(kind):
+    from rnpa.blocks import UNIT_KINDS
+
+    desc = UNIT_KINDS[kind]
+    m = unit_model(residual_unit, (8, 8, 16), filters=list(desc.widths(8)), label=1, kind=kind,
+                   strides=2)
+    convs = [la for la in m.layers if isinstance(la, keras.layers.Conv2D)
+             and not la.name.startswith("proj")]
+    assert [c.kernel_size[0] for c in convs] == list(desc.kernels)
+    assert [c.strides[0] for c in convs] == [2 if i == desc.stride_at else 1
+                                             for i in range(desc.n_convs)]
+    assert [c.filters for c in convs] == list(desc.widths(8))
+
+
+def test_unit_kind_is_frozen():
+    import dataclasses
+
+    from rnpa.blocks import UNIT_KINDS
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        UNIT_KINDS["basic"].expansion = 2
+
+
+# ---------------------------------------------------------------------------
+# the naming contract
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (("bn", "2_1", "a"), "bn2_1a"),
+        (("relu", 3, "out"), "relu3out"),
+        (("bn", "1_1", "out"), "bn1_1out"),
+        (("conv", 5, "c"), "conv5c"),
+        (("proj", "2_1"), "proj2_1"),
+        (("bnproj", "u"), "bnproju"),
+        (("down", "3_1"), "down3_1"),
+        (("pad", "3_1"), "pad3_1"),
+        (("merge", 4), "merge4"),
+    ],
+)
+def test_layer_name_and_parse_layer_name(args, name):
+    from rnpa.blocks import layer_name, parse_layer_name
+
+    assert layer_name(*args) == name
+    role, label, *part = args
+    assert parse_layer_name(name) == (role, str(label), part[0] if part else None)
+
+
+@pytest.mark.parametrize("name", ["input", "conv0", "bn0", "relu0", "bnF", "reluF", "convF",
+                                  "avg_pool", "flat", "fc10", "fc", "conv2d", "dense_1"])
+def test_stem_head_and_keras_names_are_no_unit_layers(name):
+    from rnpa.blocks import parse_layer_name
+
+    assert parse_layer_name(name) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "exc", "words"),
+    [
+        (("bn", "proj1", "a"), ValueError, "read back as"),  # would read as bnproj + "1a"
+        (("conv", 1, "out"), ValueError, "part must be one of"),
+        (("merge", 1, "a"), ValueError, "has no part"),
+        (("bn", 1, None), ValueError, "part must be one of"),
+        (("bn", "x-y", "a"), ValueError, "label must be"),
+        (("bn", "", "a"), ValueError, "label must be"),
+        (("bn", True, "a"), TypeError, "label must be"),
+        (("fc", 1, None), ValueError, "role must be one of"),
+    ],
+)
+def test_layer_name_refuses_what_would_not_read_back(args, exc, words):
+    from rnpa.blocks import layer_name
+
+    with pytest.raises(exc, match=words):
+        layer_name(*args)
+
+
+def test_residual_unit_refuses_a_label_that_cannot_name_layers():
+    with pytest.raises(ValueError, match="label must be"):
+        residual_unit(keras.Input(shape=(8, 8, 16)), [16, 16], "a b", kind="basic")
+
+
+# ---------------------------------------------------------------------------
+# option A: the zero-padding shortcut
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("order", ["post", "pre"])
+@pytest.mark.parametrize("hw", [8, 7])
+def test_zeros_shortcut_is_the_subsampled_input_with_zero_channels(order, hw):
+    """He et al. 2015, Sec. 3.3 option A: identity, subsampled, extra channels zero."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, hw, hw, 16)).astype("float32")
+    m = unit_model(residual_unit, (hw, hw, 16), filters=[32, 32], label=1, kind="basic",
+                   order=order, strides=2, shortcut_type="zeros")
+    assert not any(la.name.startswith(("proj", "bnproj")) for la in m.layers)
+    merge = m.get_layer("merge1")
+    skip = next(t for t in merge.input if producer(t).name == "pad1")
+    out = keras.Model(m.input, skip)(x).numpy()
+    expected = np.concatenate([x[:, ::2, ::2], np.zeros((2, (hw + 1) // 2, (hw + 1) // 2, 16),
+                                                        "float32")], axis=-1)
+    np.testing.assert_array_equal(out, expected)
+    # parameter free: the unit has exactly the weights of its branch
+    branch = sum(int(np.prod(w.shape)) for la in m.layers
+                 if la.name.startswith(("conv", "bn")) for w in la.weights)
+    assert m.count_params() == branch
+    # the zero shortcut takes the raw input, before any pre-activation
+    assert producer(m.get_layer("down1").input).name == "x"
+
+
+def test_zeros_shortcut_with_the_same_size_is_the_identity():
+    m = unit_model(residual_unit, (8, 8, 16), filters=[16, 16], label=1, kind="basic",
+                   shortcut_type="zeros")
+    assert {producer(t).name for t in m.get_layer("merge1").input} == {"conv1b", "x"}
+
+
+def test_zeros_shortcut_pads_without_subsampling_at_stride_1():
+    m = unit_model(residual_unit, (8, 8, 16), filters=[8, 8, 32], label=1, kind="bottleneck",
+                   shortcut_type="zeros")
+    assert "down1" not in names(m) and "pad1" in names(m)
+    x = np.random.default_rng(5).normal(size=(1, 8, 8, 16)).astype("float32")
+    padded = keras.Model(m.input, m.get_layer("pad1").output)(x).numpy()
+    np.testing.assert_array_equal(padded[..., :16], x)
+    np.testing.assert_array_equal(padded[..., 16:], 0)
+
+
+def test_zeros_shortcut_cannot_drop_channels_and_type_is_checked():
+    with pytest.raises(ValueError, match=r"shortcut_type='zeros' pads channels .* \(8\)"):
+        residual_unit(keras.Input(shape=(8, 8, 16)), [8, 8], 1, kind="basic",
+                      shortcut_type="zeros")
+    with pytest.raises(ValueError, match="shortcut_type must be one of 'projection', 'zeros'"):
+        residual_unit(keras.Input(shape=(8, 8, 16)), [16, 16], 1, kind="basic",
+                      shortcut_type="A")
+
+
+def test_a_unit_kind_of_ones_own_builds_from_its_description():
+    """A new kind is one description: here three 3x3 convolutions, stride on the last."""
+    from rnpa.blocks import UnitKind
+
+    deep = UnitKind("deep", kernels=(3, 3, 3), stride_at=2, expansion=2,
+                    filters_doc="[w, w, 2w]")
+    m = unit_model(residual_unit, (8, 8, 16), filters=list(deep.widths(8)), label=1, kind=deep,
+                   order="post", strides=2)
+    assert [m.get_layer(f"conv1{p}").strides for p in "abc"] == [(1, 1), (1, 1), (2, 2)]
+    assert [m.get_layer(f"conv1{p}").kernel.shape[0] for p in "abc"] == [3, 3, 3]
+    assert m.output_shape == (None, 4, 4, 16)
+    assert deep.depth_form(3) == (9, "9n+2")

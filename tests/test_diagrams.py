@@ -15,7 +15,7 @@ from PIL import Image
 
 import rnpa
 from rnpa import diagrams
-from rnpa.__main__ import main
+from rnpa.cli import main
 
 REPO_IMAGES = Path(__file__).resolve().parents[1] / "images"
 NAMES = (
@@ -172,6 +172,34 @@ def test_network_diagram_names_every_layer(num_stages):
     assert f"{model.count_params():,} parameters" in fig.axes[0].get_title()
 
 
+def test_unit_convolutions_follow_the_unit_kinds_of_rnpa_blocks(monkeypatch):
+    """The drawn units read their kernels from rnpa.blocks.UNIT_KINDS, not from constants."""
+    import dataclasses
+
+    from rnpa import blocks
+
+    assert [c.kernel for c in diagrams.bottleneck_convs()] == [1, 3, 1]
+    assert [c.kernel for c in diagrams.basic_convs()] == [3, 3]
+    wider = dict(blocks.UNIT_KINDS)
+    wider["bottleneck"] = dataclasses.replace(blocks.UNIT_KINDS["bottleneck"], kernels=(1, 5, 1))
+    monkeypatch.setattr(diagrams, "UNIT_KINDS", wider)
+    assert [c.kernel for c in diagrams.bottleneck_convs()] == [1, 5, 1]
+
+
+def test_network_layers_group_the_units_by_the_naming_contract():
+    from rnpa.blocks import parse_layer_name
+
+    model = rnpa.ResNetPreAct(num_stages=3)
+    layers = diagrams.network_layers(3)
+    assert [n for n, _ in layers.units] == [1, 2, 3]
+    for number, infos in layers.units:
+        expected = [la.name for la in model.layers
+                    if (p := parse_layer_name(la.name)) is not None and p.label == str(number)]
+        assert [i.name for i in infos] == expected
+    assert [i.name for i in layers.stem] == ["input", "conv0", "bn0", "relu0"]
+    assert [i.name for i in layers.head] == ["bnF", "reluF", "avg_pool", "flat", "fc10"]
+
+
 @pytest.mark.parametrize("bad, error", [(-1, ValueError), (2.0, TypeError), ("5", TypeError)])
 def test_network_diagram_rejects_bad_num_stages(bad, error):
     with pytest.raises(error, match="num_stages"):
@@ -315,4 +343,4 @@ def test_cli_reports_a_bad_out_dir(tmp_path, capsys):
     path.write_text("x")
     assert main(["diagrams", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "python -m rnpa diagrams: error:" in err and "is a file" in err
+    assert "rnpa diagrams: error:" in err and "is a file" in err

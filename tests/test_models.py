@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 import rnpa
+from rnpa import models
+from rnpa.blocks import layer_name, parse_layer_name
 from rnpa.models import (
     ResNetPreAct,
+    build_model,
     cifar_resnet,
     plain_network,
     preact_resnet,
@@ -266,7 +269,7 @@ def test_preact_resnet164():
 
 
 def test_preact_resnet110_basic():
-    model = preact_resnet(110, bottleneck=False)
+    model = preact_resnet(110, unit="basic")
     # He et al. 2016, table 2: 1.7M (basic units, widths 16/32/64)
     assert trainable(model) == pytest.approx(1.7e6, rel=0.02)
     assert stage_outputs(model) == [(32, 32, 16), (16, 16, 32), (8, 8, 64)]
@@ -305,9 +308,9 @@ def _weight_shapes(model):
 
 def test_cifar_resnet_pre_and_post_are_the_named_builders():
     assert _weight_shapes(cifar_resnet(20, order="pre")) == _weight_shapes(
-        preact_resnet(20, bottleneck=False))
-    assert _weight_shapes(cifar_resnet(29, order="post", bottleneck=True)) == _weight_shapes(
-        resnet_original(29, bottleneck=True))
+        preact_resnet(20, unit="basic"))
+    assert _weight_shapes(cifar_resnet(29, order="post", unit="bottleneck")) == _weight_shapes(
+        resnet_original(29, unit="bottleneck"))
     assert cifar_resnet(20, order="pre").name == "preact_resnet20"
     assert cifar_resnet(20, order="relu_before_add").name == "resnet_relu_before_add_20"
     assert cifar_resnet(20, order="bn_after_add", shortcuts=False).name == "plain_bn_after_add20"
@@ -392,7 +395,11 @@ def test_resnetpreact_rejects_unknown_options():
         (preact_resnet, (165,), {}, ValueError, "9n\\+2"),
         (preact_resnet, (2,), {}, ValueError, "9n\\+2"),
         (preact_resnet, (164.0,), {}, TypeError, "depth"),
+        (preact_resnet, (100,), {"unit": "basic"}, ValueError, "6n\\+2"),
         (preact_resnet, (100,), {"bottleneck": False}, ValueError, "6n\\+2"),
+        (preact_resnet, (164,), {"unit": "wide"}, ValueError, "unit must be one of"),
+        (resnet_original, (20,), {"shortcut_type": "A"}, ValueError, "shortcut_type must be"),
+        (cifar_resnet, (20,), {"name": 3}, TypeError, "name must be"),
         (resnet_original, (21,), {}, ValueError, "6n\\+2"),
         (plain_network, (20,), {"order": "middle"}, ValueError, "order"),
         (cifar_resnet, (20,), {"order": "post_pre"}, ValueError, "order"),
@@ -438,3 +445,251 @@ def test_a_junk_weights_file_is_named(tmp_path):
     junk.write_bytes(b"this is not HDF5")
     with pytest.raises(ValueError, match=r"junk\.weights\.h5' is not a readable \.weights\.h5"):
         ResNetPreAct(weights=str(junk))
+
+
+# ---------------------------------------------------------------------------
+# the naming contract on whole networks
+# ---------------------------------------------------------------------------
+def _cifar_labels(n):
+    return {f"{s}_{u}" for s in (1, 2, 3) for u in range(1, n + 1)}
+
+
+@pytest.mark.parametrize(
+    ("build", "labels", "others"),
+    [
+        (ResNetPreAct, {"1", "2", "3", "4", "5"},
+         ["input", "conv0", "bn0", "relu0", "bnF", "reluF", "avg_pool", "flat", "fc10"]),
+        (lambda: preact_resnet(164), _cifar_labels(18), ["input", "conv0", "bnF", "reluF",
+                                                         "avg_pool", "fc"]),
+        (lambda: preact_resnet(110, unit="basic"), _cifar_labels(18),
+         ["input", "conv0", "bnF", "reluF", "avg_pool", "fc"]),
+        (lambda: resnet_original(20), _cifar_labels(3),
+         ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"]),
+        (lambda: resnet_original(20, shortcut_type="zeros"), _cifar_labels(3),
+         ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"]),
+        (lambda: cifar_resnet(20, order="bn_after_add"), _cifar_labels(3),
+         ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"]),
+        (lambda: cifar_resnet(29, order="relu_preact", unit="bottleneck"), _cifar_labels(3),
+         ["input", "conv0", "bn0", "reluF", "avg_pool", "fc"]),
+        (lambda: plain_network(20, order="pre"), _cifar_labels(3),
+         ["input", "conv0", "bnF", "reluF", "avg_pool", "fc"]),
+    ],
+    ids=["ResNetPreAct", "preact164", "preact110basic", "resnet20", "resnet20A", "bn_after_add20",
+         "relu_preact29", "plain20pre"],
+)
+def test_every_layer_name_reads_back_and_remakes_itself(build, labels, others):
+    model = build()
+    parsed = {la.name: parse_layer_name(la.name) for la in model.layers}
+    # every unit layer: layer_name(parse(name)) == name
+    for name, p in parsed.items():
+        if p is not None:
+            assert layer_name(*p) == name
+    # the unit labels are those the builder used, and only the stem and head carry none
+    assert {p.label for p in parsed.values() if p is not None} == labels
+    assert [n for n, p in parsed.items() if p is None] == others
+
+
+# ---------------------------------------------------------------------------
+# option A shortcuts (He et al. 2015, Sec. 3.3 and 4.2)
+# ---------------------------------------------------------------------------
+def _resnet_option_a_trainable(n: int) -> int:
+    """Trainable weights of the 2015 CIFAR ResNet-(6n+2), option A, counted by hand."""
+    convs = conv_params(3, 3, 16, False)
+    for c_in, c in ((16, 16), (16, 32), (32, 64)):
+        convs += conv_params(3, c_in, c, False) + (2 * n - 1) * conv_params(3, c, c, False)
+    bn = 2 * (16 + 2 * n * (16 + 32 + 64))  # gamma and beta of bn0 and of 2 BN per unit
+    return convs + bn + 64 * 10 + 10
+
+
+@pytest.mark.parametrize(("depth", "paper"), [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85),
+                                              (110, 1.7)])
+def test_option_a_resnets_have_the_sizes_of_table_6(depth, paper):
+    model = resnet_original(depth, shortcut_type="zeros")
+    n = (depth - 2) // 6
+    assert trainable(model) == _resnet_option_a_trainable(n)
+    # He et al. 2015, Table 6 (#params, in millions, rounded)
+    assert round(trainable(model) / 1e6, 1 if paper >= 1 else 2) == paper
+    # the same as the plain network of that depth: the shortcuts add no weights
+    assert trainable(model) == trainable(plain_network(depth))
+
+
+def test_resnet20_option_a_is_269722_and_option_b_adds_the_projections():
+    a, b = resnet_original(20, shortcut_type="zeros"), resnet_original(20)
+    assert trainable(a) == 269_722
+    # option B: a 1x1 projection + BN where the width doubles (stages 2 and 3)
+    extra = conv_params(1, 16, 32, False) + 2 * 32 + conv_params(1, 32, 64, False) + 2 * 64
+    assert trainable(b) - trainable(a) == extra
+    assert not any(isinstance(la, keras.layers.Conv2D) and la.name.startswith("proj")
+                   for la in a.layers)
+
+
+def test_option_a_network_saves_and_loads(tmp_path):
+    model = preact_resnet(20, unit="basic", shortcut_type="zeros")
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    path = tmp_path / "a.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert [la.name for la in loaded.layers] == [la.name for la in model.layers]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------
+# unit kinds instead of bottleneck: bool
+# ---------------------------------------------------------------------------
+def test_deprecated_bottleneck_keyword_still_builds_the_same_network():
+    with pytest.warns(DeprecationWarning, match=r"bottleneck=False\) is deprecated; use unit="):
+        old = preact_resnet(20, bottleneck=False)
+    assert _weight_shapes(old) == _weight_shapes(preact_resnet(20, unit="basic"))
+    with pytest.warns(DeprecationWarning):
+        old = resnet_original(29, bottleneck=True)
+    assert _weight_shapes(old) == _weight_shapes(resnet_original(29, unit="bottleneck"))
+    with pytest.warns(DeprecationWarning):  # the old positional argument
+        old = preact_resnet(20, 10, (32, 32, 3), False)
+    assert _weight_shapes(old) == _weight_shapes(preact_resnet(20, unit="basic"))
+    with pytest.warns(DeprecationWarning):
+        assert plain_network(8, bottleneck=False).count_params() == plain_network(8).count_params()
+
+
+def test_unit_and_bottleneck_that_disagree_are_refused(no_building):
+    with pytest.raises(ValueError, match="pass unit= only"):
+        resnet_original(29, unit="bottleneck", bottleneck=False)
+
+
+def test_units_for_depth_reads_the_unit_kind():
+    assert models.units_for_depth(164, "bottleneck") == 18
+    assert models.units_for_depth(110, "basic") == 18
+    assert models.units_for_depth(1001) == 111
+    assert models.units_for_depth(20, False) == 3  # the old bool still works
+
+
+# ---------------------------------------------------------------------------
+# the model registry
+# ---------------------------------------------------------------------------
+def test_registry_lists_the_families():
+    assert models.list_models() == [
+        "resnetpreact", "preact_resnet{depth}", "resnet{depth}", "resnet_original{depth}",
+        "plain{depth}", "cifar_resnet{depth}",
+    ]
+    assert models.MODELS["preact_resnet{depth}"] is preact_resnet
+    assert models.MODELS["resnet{depth}"] is models.MODELS["resnet_original{depth}"]
+
+
+@pytest.mark.parametrize(
+    ("name", "direct"),
+    [  # every name rnpa.train's --model regex accepted, and the new spellings
+        ("resnetpreact", lambda: ResNetPreAct((32, 32, 3), 5)),
+        ("ResNetPreAct", lambda: ResNetPreAct((32, 32, 3), 5)),
+        ("preact_resnet11", lambda: preact_resnet(11, num_classes=5)),
+        ("preact-resnet11", lambda: preact_resnet(11, num_classes=5)),
+        ("resnet14", lambda: resnet_original(14, num_classes=5)),
+        ("resnet_original8", lambda: resnet_original(8, num_classes=5)),
+        ("plain8", lambda: plain_network(8, num_classes=5)),
+        ("cifar_resnet8", lambda: cifar_resnet(8, num_classes=5)),
+    ],
+)
+def test_build_model_builds_what_the_builder_builds(name, direct):
+    built = build_model(name, input_shape=(32, 32, 3), num_classes=5, reg=0.0, num_stages=None)
+    expected = direct()
+    assert built.name == expected.name
+    assert [la.name for la in built.layers] == [la.name for la in expected.layers]
+    assert _weight_shapes(built) == _weight_shapes(expected)
+
+
+def test_build_model_passes_the_builders_own_arguments():
+    m = build_model("resnetpreact", num_classes=3, num_stages=2, use_final_conv=True)
+    assert sum(isinstance(la, keras.layers.Add) for la in m.layers) == 2
+    assert m.output_shape == (None, 3) and "convF" in [la.name for la in m.layers]
+    a = build_model("resnet20", shortcut_type="zeros")
+    assert trainable(a) == 269_722
+    b = build_model("preact_resnet20", unit="basic", reg=1e-4)
+    assert len(b.losses) == sum(isinstance(la, keras.layers.Conv2D) for la in b.layers)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "exc", "words"),
+    [
+        ("vgg16", {}, ValueError, "unknown model 'vgg16'; registered models: resnetpreact, "
+                                  "preact_resnet\\{depth\\}"),
+        ("resnet", {}, ValueError, "unknown model 'resnet'"),
+        ("resnet_110", {}, ValueError, "unknown model"),
+        (164, {}, TypeError, "model must be a name"),
+        ("preact_resnet164", {"num_stages": 3}, TypeError,
+         "model 'preact_resnet164' .* takes no argument 'num_stages'"),
+        ("resnetpreact", {"depth": 3}, TypeError, "takes no argument 'depth'"),
+        ("preact_resnet165", {}, ValueError, "9n\\+2"),
+    ],
+)
+def test_build_model_bad_input(name, kwargs, exc, words, no_building):
+    with pytest.raises(exc, match=words):
+        build_model(name, **kwargs)
+
+
+def test_register_model_adds_a_family_and_refuses_bad_names(monkeypatch):
+    monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
+
+    @models.register_model("tiny{depth}")
+    def tiny(depth, num_classes=10, input_shape=(32, 32, 3), reg=0.0):
+        return plain_network(depth, num_classes, input_shape, reg=reg, name=f"tiny{depth}")
+
+    assert build_model("tiny8", num_classes=3).name == "tiny8"
+    assert "tiny{depth}" in models.list_models()
+    with pytest.raises(ValueError, match="already registered"):
+        models.register_model("tiny{depth}")
+    for bad in ("Tiny", "tiny-8", "net2{depth}", ""):
+        with pytest.raises(ValueError, match="name must be lower-case"):
+            models.register_model(bad)
+
+
+def test_network_modules_import_no_data_module():
+    """Arrows run one way: blocks, models, analysis and diagrams never import rnpa.data."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import rnpa.blocks, rnpa.models, rnpa.analysis, rnpa.diagrams; "
+            "print(sorted(m for m in sys.modules if m.startswith('rnpa.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])  # noqa: S307 (our own printed list)
+    assert "rnpa.models" in loaded
+    assert not [m for m in loaded if m.startswith(("rnpa.data", "rnpa.train", "rnpa.recipes"))]
+
+
+# ----------------------------------------------------------------------------
+# pretrained weights
+# ----------------------------------------------------------------------------
+def test_pretrained_flowers32_weights():
+    model = rnpa.ResNetPreAct(weights="flowers32")
+    from rnpa import data as rdata
+    from rnpa.evaluate import evaluate
+
+    data = rdata.load("flowers32", augment="none")
+    result = evaluate(model, data, "test")
+    assert result.accuracy > 0.70  # 74.1% when made (rnpa/assets/WEIGHTS.md)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        ({"weights": "flowers32", "nb_classes": 10}, ValueError, ["weights", "nb_classes=5"]),
+        ({"weights": "flowers32", "input_shape": (64, 64, 3)}, ValueError, ["weights", "32, 32"]),
+        ({"weights": "flowers32", "num_stages": 2}, ValueError, ["weights", "num_stages"]),
+        ({"weights": "imagenet"}, ValueError, ["weights", "flowers32", ".weights.h5"]),
+        ({"weights": 1}, TypeError, ["weights"]),
+        ({"weights": "nowhere.weights.h5"}, FileNotFoundError, ["nowhere.weights.h5"]),
+    ],
+)
+def test_weights_argument_is_checked(kwargs, exc, words):
+    with pytest.raises(exc) as info:
+        rnpa.ResNetPreAct(**kwargs)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_weights_from_a_file_round_trip(tmp_path):
+    model = rnpa.ResNetPreAct(num_stages=2)
+    path = str(tmp_path / "m.weights.h5")
+    model.save_weights(path)
+    other = rnpa.ResNetPreAct(num_stages=2, weights=path)
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
