@@ -1,6 +1,7 @@
-"""Files (ground floor: imports nothing of rnpa): atomic writers, and the package's asset paths.
+"""Files (ground floor: imports nothing of rnpa): atomic writers, the package's asset paths.
 
-Writing goes through a temporary file and a rename, so a failure never leaves a half-written file."""
+Writing goes through a temporary file and a rename, so a failure never leaves half a file.
+"""
 
 from __future__ import annotations
 

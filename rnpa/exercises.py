@@ -25,7 +25,6 @@ with the cell's ``# Hint:`` line.
 
 from __future__ import annotations
 
-import argparse
 import json
 import numbers
 import os
@@ -1180,44 +1179,6 @@ def build(solutions_dir: str | os.PathLike = SOLUTIONS_DIR,
     return list(texts)
 
 
-def _cmd_build(args: argparse.Namespace) -> int:
-    try:
-        paths = build(args.solutions, args.out, check=args.check)
-    except RuntimeError as err:  # nbgrader missing, or a solution region nbgrader refuses
-        print(f"python -m rnpa exercises build: error: {err}", file=sys.stderr)
-        return 2
-    if args.check:
-        for path in paths:
-            print(f"out of date: {path}")
-        if paths:
-            print("run `python -m rnpa exercises build` and commit the result")
-            return 1
-        print(f"the exercise notebooks in {args.out} are up to date")
-        return 0
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add ``exercises build`` to ``python -m rnpa``."""
-    parser = subparsers.add_parser(
-        "exercises", help="build the learner's exercise notebooks from the solutions",
-        description="The exercise notebooks: build the learner's copies from the solutions.",
-    )
-    sub = parser.add_subparsers(dest="exercises_command", metavar="SUBCOMMAND")
-    sub.required = True
-    build_parser = sub.add_parser(
-        "build", help="write notebooks/exercises/ from notebooks/solutions/ (needs nbgrader)")
-    build_parser.add_argument("--solutions", default=str(SOLUTIONS_DIR),
-                              help="folder of the solution notebooks")
-    build_parser.add_argument("--out", default=str(EXERCISES_DIR),
-                              help="folder of the learner's notebooks")
-    build_parser.add_argument("--check", action="store_true",
-                              help="write nothing; exit 1 if a notebook is missing or out of date")
-    build_parser.set_defaults(func=_cmd_build)
-
-
 __all__ = [
     "check_flexible_network",
     "check_network",
@@ -1233,5 +1194,4 @@ __all__ = [
     "train_recipe",
     "exercise_notebook",
     "build",
-    "register_cli",
 ]

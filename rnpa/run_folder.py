@@ -23,8 +23,6 @@ import csv
 import hashlib
 import json
 import shutil
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,58 +179,8 @@ def history_from_log(folder: Path) -> keras.callbacks.History:
     return history
 
 
-class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras' ``BackupAndRestore`` keeping two states, and never stuck on a bad one.
-
-    ``double_checkpoint=True`` keeps the state of the epoch before, which Keras
-    restores when the last one cannot be read (a write cut by SIGKILL, an OOM
-    kill or a full disk). If neither can be read, the backup is set aside as
-    ``backup.unreadable-<time>`` with a warning and training starts from the
-    first epoch, instead of failing on every later run.
-    """
-
-    def __init__(self, backup_dir: str, log: Path | None = None) -> None:
-        super().__init__(backup_dir, double_checkpoint=True)
-        self.log = log
-
-    def _trim_log(self) -> None:
-        """Keep the log's rows of the epochs the restored state has (no epoch twice)."""
-        restored = self.model._initial_epoch  # noqa: SLF001 (None: nothing was restored)
-        if restored is None or self.log is None or not self.log.is_file():
-            return
-        # cut the file in place, one truncate call (Keras' CSVLogger already holds it open
-        # for appending, so it must stay the same file)
-        with open(self.log, "rb+") as f:
-            lines = f.readlines()
-            keep = lines[: 1 + restored]  # the header and the epochs done
-            if len(keep) < len(lines):
-                f.truncate(sum(len(line) for line in keep))
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        """Restore the last readable state, or set an unreadable backup aside."""
-        optimizer = self.model.optimizer
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
-        saved = [v.numpy() for v in self.model.variables]
-        saved_opt = [v.numpy() for v in optimizer.variables] if optimizer is not None else []
-        try:
-            super().on_train_begin(logs)
-        except Exception as err:  # noqa: BLE001 (h5py, json and Keras raise many kinds)
-            for v, value in zip(self.model.variables, saved, strict=True):
-                v.assign(value)
-            if optimizer is not None:
-                for v, value in zip(optimizer.variables, saved_opt, strict=True):
-                    v.assign(value)
-            self.model._initial_epoch = 0  # noqa: SLF001 (where Keras' callback sets it)
-            backup = Path(self.backup_dir)
-            aside = backup.with_name(f"{backup.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
-            backup.rename(aside)
-            detail = " ".join(str(err).split())[:160]
-            warnings.warn(f"the backup in {backup} cannot be read ({type(err).__name__}: "
-                          f"{detail}); set aside as {aside.name}, training starts from epoch 1",
-                          stacklevel=2)
-        self._trim_log()
-
+# the callback that keeps the run's backup lives with the other callbacks
+from rnpa.callbacks import SafeBackupAndRestore  # noqa: E402,F401
 
 __all__ = ["Plan", "RECORD", "RUN_FILES", "SafeBackupAndRestore", "first_difference",
            "history_from_log", "identity", "logged_epochs", "prepare", "write_record"]

@@ -1,4 +1,4 @@
-"""python -m rnpa train | evaluate: end to end on flowers32, help, and bad arguments."""
+"""rnpa.cli: train | evaluate end to end on flowers32, help, version, and bad arguments."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from rnpa.__main__ import main
+from rnpa._version import __version__
+from rnpa.cli import main
 
 
 def test_help_lists_train_and_evaluate():
@@ -19,6 +20,81 @@ def test_help_lists_train_and_evaluate():
     for option in ("--data", "--recipe", "--epochs", "--batch-size", "--out", "--resume"):
         assert option in run.stdout
     assert "original, paper, default" in run.stdout
+
+
+def _run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "rnpa", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+#: what TensorFlow's C++ logging writes (absl's preamble, INFO lines such as oneDNN's)
+C_LOG_LINES = ("absl::InitializeLog", "I0000 ", "W0000 ", "oneDNN custom operations",
+               "cudart_stub", "PredictCost")
+
+
+def test_help_and_version_import_no_tensorflow():
+    code = ("import sys\nfrom rnpa.cli import main\n"
+            "for argv in (['--help'], ['train', '--help'], ['course', 'run', '--help'], "
+            "['--version']):\n"
+            "    try:\n        main(argv)\n"
+            "    except SystemExit as e:\n        assert e.code == 0\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "False False"
+    assert f"rnpa {__version__}" in run.stdout
+
+
+def test_console_script_name_and_python_m_agree():
+    run = _run_cli("--version")
+    assert run.returncode == 0 and run.stdout.strip() == f"rnpa {__version__}"
+    assert not run.stderr
+
+
+def test_every_command_has_a_description_and_an_example():
+    from rnpa.cli import build_parser
+
+    def walk(parser, path):
+        yield path, parser
+        for action in parser._actions:  # noqa: SLF001 (argparse keeps sub-parsers here)
+            for name, sub in getattr(action, "_name_parser_map", {}).items():
+                yield from walk(sub, [*path, name])
+
+    seen = []
+    for path, parser in walk(build_parser(), []):
+        seen.append(" ".join(path))
+        assert parser.description, path
+        assert parser.epilog and parser.epilog.startswith("example: rnpa "), path
+    assert {"train", "evaluate", "diagrams", "course run", "course badges", "exercises build"} \
+        <= set(seen)
+
+
+def test_the_help_names_every_registered_model():
+    from rnpa.cli import MODEL_NAMES
+    from rnpa.models import list_models
+
+    assert MODEL_NAMES == ", ".join(n.replace("{depth}", "<depth>") for n in list_models())
+
+
+def test_print_recipe_shows_every_field_as_json(capsys):
+    import json
+
+    from rnpa.recipes import get_recipe
+
+    assert main(["train", "--recipe", "original", "--epochs", "3", "--print-recipe"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == get_recipe("original", epochs=3).to_dict()
+    assert shown["epochs"] == 3 and shown["optimizer"] == "adam"
+
+
+def test_training_output_is_free_of_tensorflow_log_lines(tmp_path):
+    run = _run_cli("train", "--epochs", "1", "--limit", "128", "--num-stages", "1",
+                   "--steps-per-epoch", "2", "--out", str(tmp_path / "r"), "--verbose", "2",
+                   env={"TF_CPP_MIN_LOG_LEVEL": ""})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "test accuracy" in run.stdout
+    for line in (run.stdout + run.stderr).splitlines():
+        assert not any(mark in line for mark in C_LOG_LINES), line
 
 
 def test_evaluate_help(capsys):
@@ -64,7 +140,7 @@ def test_bad_values_give_a_one_line_error(args, words, capsys, tmp_path):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert err.startswith(f"python -m rnpa {args[0]}: error:")
+    assert err.startswith(f"rnpa {args[0]}: error:")
     for w in words:
         assert w in err
     assert not list(tmp_path.iterdir())
@@ -129,8 +205,28 @@ def test_an_out_folder_under_a_file_is_one_line(tmp_path, capsys):
     assert main(_quick_train(out)) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
-    assert err.startswith("python -m rnpa train: error: ")
+    assert err.startswith("rnpa train: error: ")
     assert "a-file" in err and "Traceback" not in err
+
+
+def test_a_read_only_out_folder_is_one_line(tmp_path, capsys, monkeypatch):
+    """A read-only file system (simulated: the tests may run as root, whom chmod does not stop)."""
+    import errno
+    import pathlib
+
+    out = tmp_path / "ro" / "run"
+    real_mkdir = pathlib.Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", read_only)
+    assert main(_quick_train(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"rnpa train: error: {os.strerror(errno.EROFS)}: {str(out)!r}"
+    assert not (tmp_path / "ro").exists()
 
 
 def test_a_full_disk_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
@@ -145,7 +241,7 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main(_quick_train(out)) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"python -m rnpa train: error: {os.strerror(errno.ENOSPC)}: "
+    assert err == (f"rnpa train: error: {os.strerror(errno.ENOSPC)}: "
                    f"{str(out / 'recipe.json')!r}")
 
 
@@ -178,7 +274,8 @@ def test_the_same_train_command_after_a_finished_run_keeps_it(tmp_path, capsys):
 def test_the_default_out_folder_names_the_options_that_change_the_run():
     import argparse
 
-    from rnpa.train import _default_out, get_recipe
+    from rnpa.cli import _default_out
+    from rnpa.recipes import get_recipe
 
     args = argparse.Namespace(data="flowers32", model="resnetpreact", num_stages=None,
                               batch_size=None, lr=None, image_size=None, limit=None,

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rnpa
+from rnpa import distribute as rdistribute
 from rnpa import train
 
 WORKER = textwrap.dedent(
@@ -182,3 +184,61 @@ def test_a_late_multiworker_strategy_says_how_to_fix_it():
         done.stdout
     ), done.stdout + done.stderr[-2000:]
     assert "get_strategy('multiworker') at the top of the program" in done.stdout
+
+
+# ----------------------------------------------------------------------------
+# devices
+# ----------------------------------------------------------------------------
+def test_auto_strategy_and_precision_on_this_machine():
+    import tensorflow as tf
+
+    strategy = rdistribute.get_strategy("auto")
+    assert isinstance(strategy, tf.distribute.Strategy)
+    if not tf.config.list_logical_devices("GPU"):
+        assert strategy.num_replicas_in_sync == 1
+        # float32 on every CPU, bf16 units or not (measured slower for this network)
+        assert rdistribute.resolve_precision("auto") == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        rdistribute.resolve_precision("half")
+
+
+def test_rebuild_for_mixed_precision_keeps_weights_and_float32_output():
+    import tensorflow as tf
+
+    model = rnpa.ResNetPreAct(num_stages=1)
+    clone = rdistribute.rebuild(model, tf.distribute.get_strategy(), "mixed_bfloat16")
+    assert clone.get_layer("conv0").compute_dtype == "bfloat16"
+    assert clone.get_layer("fc10").compute_dtype == "float32"
+    for a, b in zip(model.get_weights(), clone.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    assert np.asarray(clone(x)).dtype == np.float32
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import numpy as np, rnpa
+    from rnpa import data as rdata, distribute as rdistribute, train as rtrain
+    strategy = rdistribute.get_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+    rtrain.seed_everything(0)
+    data = rdata.load("flowers32", batch_size=32, limit=64, augment="flip")
+    model = rnpa.ResNetPreAct(num_stages=1)
+    before = model.get_layer("conv0").get_weights()[0].copy()
+    history = rtrain.fit(model, data, "default", None, epochs=1, strategy=strategy, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.allclose(before, model.get_layer("conv0").get_weights()[0])
+    print("replicas", strategy.num_replicas_in_sync)
+    """
+)
+
+
+def test_mirrored_strategy_on_two_logical_cpus():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    run = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True,
+                         env=env, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "replicas 2" in run.stdout

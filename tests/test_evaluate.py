@@ -182,3 +182,17 @@ def test_most_confident_errors_rejects_bad_input_before_predicting(monkeypatch):
                              keras.layers.Dense(5, activation="softmax")])  # fmt: skip
     with pytest.raises(ValueError, match="predicts 5 classes .* has 3"):
         evaluate.most_confident_errors(five, data)
+
+
+def test_confusion_matrix_and_report():
+    from rnpa.evaluate import confusion_matrix
+
+    cm = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], 3)
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    from rnpa.evaluate import Evaluation
+
+    result = Evaluation("test", ("a", "b", "c"), cm)
+    assert result.accuracy == pytest.approx(4 / 6)
+    assert result.per_class == pytest.approx({"a": 0.5, "b": 1.0, "c": 2 / 3})
+    text = result.report()
+    assert "accuracy 66.67% on 6 images" in text and "confusion matrix" in text

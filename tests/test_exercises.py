@@ -539,7 +539,7 @@ def test_the_build_refuses_a_region_outside_a_solution_cell(tmp_path):
 
 
 def test_the_cli_builds_and_checks(tmp_path, capsys):
-    from rnpa.__main__ import main
+    from rnpa.cli import main
 
     assert main(["exercises", "build", "--solutions", str(SOLUTIONS), "--out",
                  str(tmp_path)]) == 0
