@@ -790,7 +790,7 @@ def _x_label(i: int, n: int) -> str:
     return f"$x_{{l+{i}}}$"
 
 
-def gradient_highway(num_units: int = 4) -> Figure:
+def gradient_highway(num_units: int = 4, unit: str = "bottleneck") -> Figure:
     """Draw a stack of pre-activation units with the identity path as a highway.
 
     ``x_l`` runs straight through ``num_units`` additions to ``x_L``, so
@@ -803,6 +803,9 @@ def gradient_highway(num_units: int = 4) -> Figure:
     ----------
     num_units : int
         Number of units between ``x_l`` and ``x_L`` (1 to 8).
+    unit : str
+        The kind of unit (:data:`rnpa.blocks.UNIT_KINDS`): each branch is labelled
+        with its number of BN-ReLU-conv steps (3 for bottleneck, 2 for basic units).
 
     Returns
     -------
@@ -810,6 +813,9 @@ def gradient_highway(num_units: int = 4) -> Figure:
         One panel, titled "The identity path is a highway ...".
     """
     num_units = check_positive_int(num_units, "num_units")
+    if unit not in UNIT_KINDS:
+        raise ValueError(f"unit must be one of {', '.join(map(repr, UNIT_KINDS))}; got {unit!r}")
+    steps = UNIT_KINDS[unit].n_convs
     if num_units > 8:
         raise ValueError(f"num_units must be an int from 1 to 8, got {num_units!r}")
     with _style():
@@ -832,7 +838,7 @@ def gradient_highway(num_units: int = 4) -> Figure:
             label = r"$\mathcal{F}(x_l)$" if i == 0 else rf"$\mathcal{{F}}(x_{{l+{i}}})$"
             f_box = _box(ax, f_x, 1.45, "", "unit", w=2.2, h=0.95)
             ax.text(f_x, 1.63, label, ha="center", va="center", fontsize=13, zorder=3)
-            ax.text(f_x, 1.2, "(BN-ReLU-conv) ×3", ha="center", va="center", fontsize=9,
+            ax.text(f_x, 1.2, f"(BN-ReLU-conv) ×{steps}", ha="center", va="center", fontsize=9,
                     color=_NOTE, zorder=3)
             _dot(ax, split_x, 0.0)
             _arrow(ax, (split_x, 0.0), (split_x, f_box.bottom[1]))

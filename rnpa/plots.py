@@ -4,13 +4,26 @@ Every function returns a :class:`matplotlib.figure.Figure` and never calls
 ``plt.show()``: in a notebook the figure is displayed because it is the cell's
 value (or with ``display(fig)``); in a script, ``fig.savefig(path)``.
 Bad input raises ``ValueError``/``TypeError`` naming the argument before
-anything is drawn.
+anything is drawn. Plots draw results they are given; they compute nothing of
+a model (no rnpa module is imported here).
+
+Conventions shared by every lesson:
+
+* one colour per network variant (:data:`VARIANT_COLORS`, :func:`variant_color`):
+  a line or bar whose name contains a variant's name ("original-44",
+  "pre-activation, after 10 epochs") gets that variant's colour in every lesson;
+  two lines of the same colour in one figure differ in line style;
+* chance levels: ``chance=`` draws a grey dotted line where a classifier that
+  guesses would be (:func:`chance_levels`: ln k for the loss, 1/k for the accuracy);
+* per-unit x axes (unit labels ``"<stage>_<unit>"``) mark where a stage begins;
+* ``log=True`` where values span orders of magnitude.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,10 +32,36 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from rnpa import evaluate
-
 #: a colour-blind-safe palette (Okabe-Ito), in the order lines are drawn
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+#: the colour of each network variant, the same in every lesson (Okabe-Ito colours)
+VARIANT_COLORS: dict[str, str] = {
+    "plain": "#000000",
+    "original": "#D55E00",
+    "pre-activation": "#0072B2",
+    "BN after addition": "#009E73",
+    "ReLU before addition": "#CC79A7",
+    "ReLU-only pre-activation": "#56B4E9",
+    "bottleneck": "#E69F00",
+    "basic": "#999999",
+}
+
+#: other names of the variants: rnpa's order names and lesson 1's "residual"
+#: (the original ResNet)
+VARIANT_ALIASES: dict[str, str] = {
+    "residual": "original",
+    "post": "original",
+    "pre": "pre-activation",
+    "preact": "pre-activation",
+    "full pre-activation": "pre-activation",
+    "bn_after_add": "BN after addition",
+    "relu_before_add": "ReLU before addition",
+    "relu_preact": "ReLU-only pre-activation",
+}
+
+_LINESTYLES = ("-", "--", ":", "-.")
+_CHANCE_STYLE = {"color": "#777777", "linestyle": ":", "linewidth": 1.4, "zorder": 1}
 
 _METRIC_LABELS = {
     "loss": "loss",
@@ -64,6 +103,135 @@ def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+def _words(text: str) -> str:
+    """Lower-case words separated by single spaces, a leading ``"(a) "`` dropped."""
+    text = re.sub(r"^\s*\([a-z]\)\s*", "", str(text).lower())
+    return " " + re.sub(r"[^a-z0-9]+", " ", text).strip() + " "
+
+
+def _variant_of(name: str) -> str | None:
+    """The variant (a key of VARIANT_COLORS) whose name, or an alias, is in ``name``."""
+    words = _words(name)
+    if " plain " in words:  # a plain network of any unit order is plain
+        return "plain"
+    names = {**{v: v for v in VARIANT_COLORS}, **VARIANT_ALIASES}
+    found = [(len(k), v) for k, v in names.items() if _words(k) in words]
+    return max(found)[1] if found else None
+
+
+def variant_color(name: str) -> str | None:
+    """The colour of the network variant named in ``name``, or ``None`` if it names none.
+
+    Parameters
+    ----------
+    name : str
+        A run or network name, e.g. ``"original-44"``, ``"pre-activation (110
+        layers)"``, ``"(b) BN after addition"``, ``"plain-20"``. Matching ignores
+        case, ``-`` and ``_``; the longest variant name (or alias,
+        :data:`VARIANT_ALIASES`) found as whole words wins, and ``"plain"`` wins
+        over any unit order.
+
+    Returns
+    -------
+    str or None
+        A colour of :data:`VARIANT_COLORS`.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str (a run or network name), got {name!r}")
+    variant = _variant_of(name)
+    return VARIANT_COLORS[variant] if variant else None
+
+
+def _styles(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(colour, line style) per name: variant colours, other names the free palette colours.
+
+    A colour already used in the figure gets the next line style, so two runs
+    of one variant (at initialisation and after training) stay apart.
+    """
+    known = [variant_color(n) for n in names]
+    free = [c for c in PALETTE if c not in set(VARIANT_COLORS.values())] + list(PALETTE)
+    used: dict[str, int] = {}
+    out = []
+    for color in known:
+        if color is None:
+            color = next((c for c in free if c not in used and c not in known), free[0])
+        n = used.get(color, 0)
+        used[color] = n + 1
+        out.append((color, _LINESTYLES[n % len(_LINESTYLES)]))
+    return out
+
+
+def chance_levels(num_classes: int) -> dict[str, float]:
+    """Loss and accuracy of a classifier that guesses uniformly among ``num_classes`` classes.
+
+    Parameters
+    ----------
+    num_classes : int
+        Number of classes (>= 2).
+
+    Returns
+    -------
+    dict of str to float
+        ``{"loss": ln k, "accuracy": 1/k}`` (and the same for ``"val_loss"``,
+        ``"val_accuracy"``): cross-entropy of the uniform prediction and its
+        expected accuracy. For 5 classes ln 5 = 1.609 and 0.2.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
+            or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    loss, acc = math.log(int(num_classes)), 1.0 / int(num_classes)
+    return {"loss": loss, "accuracy": acc, "val_loss": loss, "val_accuracy": acc}
+
+
+def _check_chance(chance: Any, name: str = "chance") -> float | None:
+    if chance is None:
+        return None
+    value = _check_number(chance, name)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number (the chance level), got {chance!r}")
+    return value
+
+
+def _draw_chance(ax: Any, value: float | None) -> None:
+    if value is not None:
+        ax.axhline(value, label=f"chance ({value:.3g})", **_CHANCE_STYLE)
+
+
+def _stage_of(label: str) -> str | None:
+    match = re.fullmatch(r"(\d+)_\d+", str(label))
+    return match.group(1) if match else None
+
+
+def mark_stages(ax: Any, labels: Sequence[str]) -> list[float]:
+    """Mark where each stage begins on a per-unit x axis (x = 1, 2, ... for ``labels``).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        The axis whose x positions 1..len(labels) are units.
+    labels : sequence of str
+        Unit labels ``"<stage>_<unit>"`` (``"2_1"``: stage 2, unit 1), input to
+        output. Labels without a stage (the 2017 network's ``"1"``..``"5"``) mark
+        nothing.
+
+    Returns
+    -------
+    list of float
+        The x positions of the boundaries drawn (half-way between the last unit
+        of a stage and the first of the next), one grey dashed vertical line each,
+        with the stage's name at the top.
+    """
+    stages = [_stage_of(lab) for lab in labels]
+    where = [i + 0.5 for i in range(1, len(stages))
+             if stages[i] is not None and stages[i - 1] is not None and stages[i] != stages[i - 1]]
+    for x in where:
+        ax.axvline(x, color="#999999", linestyle="--", linewidth=1.0, zorder=0.5)
+        ax.annotate(f"stage {stages[int(x - 0.5)]}", (x, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3, -3), textcoords="offset points", ha="left", va="top", fontsize=7,
+                    color="#666666")
+    return where
+
+
 # ----------------------------------------------------------------------------
 # learning curves
 # ----------------------------------------------------------------------------
@@ -72,6 +240,7 @@ def learning_curves(
     metrics: Sequence[str] = ("loss", "accuracy"),
     validation: bool = True,
     title: str | None = None,
+    chance: Mapping[str, float] | None = None,
 ) -> Figure:
     """Training (solid) and validation (dashed) curves of several runs, one panel per metric.
 
@@ -85,12 +254,16 @@ def learning_curves(
         Also draw ``val_<metric>`` (dashed) where a history has it.
     title : str, optional
         Title of the figure.
+    chance : dict of str to float, optional
+        ``{metric: chance level}`` (e.g. :func:`chance_levels`): a grey dotted
+        line labelled ``"chance (...)"`` on the panel of each metric it names.
 
     Returns
     -------
     Figure
         One axis per metric; x is the epoch (1, 2, ...). Each line's label is
-        ``"<run> train"`` or ``"<run> val"``.
+        ``"<run> train"`` or ``"<run> val"``; a run's colour is its variant's
+        (:func:`variant_color`).
     """
     histories = _check_mapping(histories, "histories", "{run name: History or dict}")
     if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
@@ -103,18 +276,26 @@ def learning_curves(
                     f"metrics: {metric!r} is not in the history of run {run!r} "
                     f"(it has {sorted(hist)})"
                 )
+    if chance is not None:
+        chance = _check_mapping(chance, "chance", "{metric: chance level}")
+        levels = {str(k): _check_chance(v, f"chance[{k!r}]") for k, v in chance.items()}
+    else:
+        levels = {}
+    colors = [c for c, _ in _styles(list(data))]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
-        for i, (run, hist) in enumerate(data.items()):
+        for color, (run, hist) in zip(colors, data.items(), strict=True):
             values = hist[metric]
             epochs = np.arange(1, len(values) + 1)
-            ax.plot(epochs, values, "-", color=_color(i), marker="o", ms=3, label=f"{run} train")
+            ax.plot(epochs, values, "-", color=color, marker="o", ms=3, label=f"{run} train")
             val_key = f"val_{metric}"
             if validation and val_key in hist:
                 vals = hist[val_key]
                 ax.plot(
-                    np.arange(1, len(vals) + 1), vals, "--", color=_color(i), label=f"{run} val"
+                    np.arange(1, len(vals) + 1), vals, "--", color=color, label=f"{run} val"
                 )
+        _draw_chance(ax, levels.get(metric))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
         ax.set_title(_METRIC_LABELS.get(metric, metric))
@@ -297,7 +478,20 @@ def confusion_matrix(
     if y_pred.ndim == 2:
         y_pred = y_pred.argmax(axis=-1)
     k = len(class_names)
-    counts = evaluate.confusion_matrix(y_true, y_pred, k)
+    y_true = np.asarray(y_true).ravel()
+    y_pred = y_pred.ravel()
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
+        )
+    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
+        if arr.size and (arr.min() < 0 or arr.max() >= k):
+            raise ValueError(
+                f"{name} must hold labels in 0..{k - 1} (one per class name), "
+                f"got {arr.min()}..{arr.max()}"
+            )
+    counts = np.zeros((k, k), dtype=np.int64)  # counts[true, predicted]
+    np.add.at(counts, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
     values: np.ndarray = counts.astype(float)
     if normalize:
         values = values / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -348,31 +542,88 @@ def gradient_flow(
     Returns
     -------
     Figure
-        One line per network; line ``i`` has x = 1..len(units), y = the norms.
+        One line per network; line ``i`` has x = 1..len(units), y = the norms;
+        colours by variant (:func:`variant_color`), stage boundaries marked
+        (:func:`mark_stages`).
     """
-    norms = _check_mapping(norms, "norms", "{network: {unit: norm}}")
+    return _per_unit(norms, "norms", log=log, title=title, ylabel=ylabel, ax=None)
+
+
+def per_unit(
+    values: Mapping[str, Mapping[str, Any]],
+    log: bool = False,
+    title: str | None = None,
+    ylabel: str = "value",
+    ax: Any = None,
+) -> Figure:
+    """A per-unit quantity of several networks, input (left) to output (right), stages marked.
+
+    Parameters
+    ----------
+    values : dict of str to dict of str to float or list of float
+        ``{network name: {unit label: value}}``, units in input-to-output order.
+        A list of values (one per seed) draws their mean as the line and a band
+        from their minimum to their maximum.
+    log : bool
+        Logarithmic y axis (every value must then be > 0).
+    title : str, optional
+        Axis title.
+    ylabel : str
+        Label of the y axis.
+    ax : matplotlib Axes, optional
+        Draw into this axis (a panel of a larger figure) instead of a new figure.
+
+    Returns
+    -------
+    Figure
+        The figure of the axis. Line ``i`` has x = 1..len(units) and y the
+        values (their means); colours by variant (:func:`variant_color`), stage
+        boundaries marked (:func:`mark_stages`) from the longest network's labels.
+    """
+    return _per_unit(values, "values", log=log, title=title, ylabel=ylabel, ax=ax)
+
+
+def _per_unit(
+    values: Any, arg: str, log: bool, title: str | None, ylabel: str, ax: Any
+) -> Figure:
+    """:func:`per_unit`, with ``arg`` the argument's name in error messages."""
+    values = _check_mapping(values, arg, "{network: {unit: value}}")
     series = {}
-    for net, per_unit in norms.items():
-        per_unit = _check_mapping(per_unit, f"norms[{net!r}]", "{unit label: norm}")
-        values = [_check_number(v, f"norms[{net!r}]") for v in per_unit.values()]
-        if log and any(v <= 0 for v in values):
+    for net, units in values.items():
+        units = _check_mapping(units, f"{arg}[{net!r}]", "{unit label: value}")
+        rows = []
+        for v in units.values():
+            runs = v if isinstance(v, Sequence | np.ndarray) and not isinstance(v, str) else [v]
+            rows.append(_check_runs(list(np.ravel(runs)), f"{arg}[{net!r}]"))
+        if log and any((r <= 0).any() for r in rows):
             raise ValueError(
-                f"norms[{net!r}] has a value <= 0, which a log axis cannot show; pass log=False"
+                f"{arg}[{net!r}] has a value <= 0, which a log axis cannot show; pass log=False"
             )
-        series[str(net)] = (list(map(str, per_unit)), values)
-    fig, ax = plt.subplots(figsize=(8, 4))
+        series[str(net)] = ([str(u) for u in units], rows)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 4))
+    else:
+        fig = ax.figure
     longest: list[str] = []
-    for i, (net, (labels, values)) in enumerate(series.items()):
-        ax.plot(range(1, len(values) + 1), values, "-o", ms=4, color=_color(i), label=net)
+    for (color, style), (net, (labels, rows)) in zip(_styles(list(series)), series.items(),
+                                                      strict=True):
+        x = np.arange(1, len(rows) + 1)
+        ax.plot(x, [r.mean() for r in rows], linestyle=style, marker="o", ms=3.5, color=color,
+                label=net)
+        if any(len(r) > 1 for r in rows):
+            ax.fill_between(x, [r.min() for r in rows], [r.max() for r in rows], color=color,
+                            alpha=0.15, lw=0)
         if len(labels) > len(longest):
             longest = labels
     if log:
         ax.set_yscale("log")
     if len(longest) <= 24:
         ax.set_xticks(range(1, len(longest) + 1), longest, rotation=60, fontsize=7)
+    mark_stages(ax, longest)
     ax.set_xlabel("unit (input → output)")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    if title:
+        ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -391,6 +642,7 @@ def metric_vs_depth(
     results: Mapping[str, Mapping[int, float]],
     ylabel: str,
     title: str | None = None,
+    chance: float | None = None,
 ) -> Figure:
     """A metric against network depth, one line per family (e.g. plain and residual).
 
@@ -402,23 +654,29 @@ def metric_vs_depth(
         Label of the y axis (the metric).
     title : str, optional
         Axis title; default ``"<ylabel> against depth"``.
+    chance : float, optional
+        The metric's chance level (:func:`chance_levels`), drawn as a grey dotted line.
 
     Returns
     -------
     Figure
-        One line per family, x the depths in increasing order.
+        One line per family, x the depths in increasing order, colours by
+        variant (:func:`variant_color`).
     """
     results = _check_mapping(results, "results", "{family: {depth: value}}")
     if not isinstance(ylabel, str):
         raise TypeError(f"ylabel must be a str, got {ylabel!r}")
+    level = _check_chance(chance)
     fig, ax = plt.subplots(figsize=(6, 4))
     all_depths: set[int] = set()
-    for i, (family, per_depth) in enumerate(results.items()):
+    styles = _styles([str(f) for f in results])
+    for (color, style), (family, per_depth) in zip(styles, results.items(), strict=True):
         per_depth = _check_mapping(per_depth, f"results[{family!r}]", "{depth: value}")
         depths = _sorted_depths(per_depth, family)
         values = [_check_number(per_depth[d], f"results[{family!r}]") for d in depths]
         all_depths.update(depths)
-        ax.plot(depths, values, "-o", color=_color(i), label=str(family))
+        ax.plot(depths, values, marker="o", linestyle=style, color=color, label=str(family))
+    _draw_chance(ax, level)
     ax.set_xticks(sorted(all_depths))
     ax.set_xlabel("depth (weighted layers)")
     ax.set_ylabel(ylabel)
@@ -434,6 +692,7 @@ def bar_comparison(
     ylabel: str,
     title: str | None = None,
     fmt: str = "{:,.0f}",
+    log: bool = False,
 ) -> Figure:
     """One bar per item, each annotated with its value.
 
@@ -447,19 +706,35 @@ def bar_comparison(
         Axis title.
     fmt : str
         Format of the annotation (``"{:,.0f}"``: 96,133).
+    log : bool
+        Logarithmic y axis, for values that span orders of magnitude (every
+        value must then be > 0).
 
     Returns
     -------
     Figure
-        Bars with heights equal to the values, x tick labels the keys.
+        Bars with heights equal to the values, x tick labels the keys, colours
+        by variant (:func:`variant_color`; bars of one variant after the first
+        are hatched).
     """
     values = _check_mapping(values, "values", "{item: number}")
     heights = [_check_number(v, f"values[{k!r}]") for k, v in values.items()]
     if not isinstance(ylabel, str):
         raise TypeError(f"ylabel must be a str, got {ylabel!r}")
+    if not isinstance(log, bool):
+        raise TypeError(f"log must be True or False, got {log!r}")
+    if log and any(h <= 0 for h in heights):
+        raise ValueError(f"values must all be > 0 on a log axis (log=True), got {heights}")
     names = [str(k) for k in values]
+    styles = _styles(names)
     fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(names) + 1.5), 3.8))
-    bars = ax.bar(names, heights, color=[_color(i) for i in range(len(names))])
+    bars = ax.bar(names, heights, color=[c for c, _ in styles])
+    for bar, (_, style) in zip(bars, styles, strict=True):
+        if style != "-":
+            bar.set_hatch("//")
+            bar.set_edgecolor("white")
+    if log:
+        ax.set_yscale("log")
     for bar, h in zip(bars, heights, strict=True):
         ax.annotate(
             fmt.format(h), (bar.get_x() + bar.get_width() / 2, h),
@@ -499,6 +774,7 @@ def mean_bars(
     ylabel: str,
     title: str | None = None,
     fmt: str = "{:.3f}",
+    chance: float | None = None,
 ) -> Figure:
     """One bar per item at the mean of its runs, error bars of one std, the runs as dots.
 
@@ -513,6 +789,8 @@ def mean_bars(
         Axis title.
     fmt : str
         Format of the mean written above each bar.
+    chance : float, optional
+        The metric's chance level (:func:`chance_levels`), a grey dotted line.
 
     Returns
     -------
@@ -525,13 +803,15 @@ def mean_bars(
     if not isinstance(ylabel, str):
         raise TypeError(f"ylabel must be a str, got {ylabel!r}")
     runs = {str(k): _check_runs(v, f"values[{k!r}]") for k, v in values.items()}
+    level = _check_chance(chance)
     names = list(runs)
     means = [float(r.mean()) for r in runs.values()]
     spreads = [_spread(r) for r in runs.values()]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(names) + 1.5), 3.8))
     x = np.arange(len(names))
     bars = ax.bar(x, means, yerr=spreads, capsize=5, alpha=0.85,
-                  color=[_color(i) for i in range(len(names))], error_kw={"lw": 1.2})
+                  color=[c for c, _ in _styles(names)], error_kw={"lw": 1.2})
+    _draw_chance(ax, level)
     for i, r in enumerate(runs.values()):
         jitter = np.linspace(-0.12, 0.12, len(r)) if len(r) > 1 else np.zeros(1)
         ax.plot(x[i] + jitter, r, "o", color="black", ms=3.5, zorder=3)
@@ -554,6 +834,7 @@ def mean_curves(
     metric: str = "loss",
     ylabel: str | None = None,
     title: str | None = None,
+    chance: float | None = None,
 ) -> Figure:
     """Per-epoch mean of a metric over repeated runs, one line per group, the band from min to max.
 
@@ -566,6 +847,8 @@ def mean_curves(
         The history key to draw (``"loss"``, ``"val_accuracy"``, ...).
     ylabel, title : str, optional
         Axis label (default: the metric) and title.
+    chance : float, optional
+        The metric's chance level (:func:`chance_levels`), a grey dotted line.
 
     Returns
     -------
@@ -599,15 +882,17 @@ def mean_curves(
                 f"got {[len(c) for c in curves]}"
             )
         series[str(group)] = np.array(curves, dtype=float)
+    level = _check_chance(chance)
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    for i, (group, curves) in enumerate(series.items()):
+    for (color, style), (group, curves) in zip(_styles(list(series)), series.items(), strict=True):
         epochs = np.arange(1, curves.shape[1] + 1)
         n = curves.shape[0]
-        ax.plot(epochs, curves.mean(axis=0), "-o", ms=3, color=_color(i),
+        ax.plot(epochs, curves.mean(axis=0), marker="o", linestyle=style, ms=3, color=color,
                 label=f"{group} ({n} run{'s' if n != 1 else ''})")
         if n > 1:
-            ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=_color(i),
+            ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=color,
                             alpha=0.15, lw=0)
+    _draw_chance(ax, level)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel if ylabel is not None else _METRIC_LABELS.get(metric, metric))
@@ -623,6 +908,7 @@ def mean_vs_depth(
     results: Mapping[str, Mapping[int, Sequence[float]]],
     ylabel: str,
     title: str | None = None,
+    chance: float | None = None,
 ) -> Figure:
     """A metric against depth, one line per family at the mean over runs, error bars of one std.
 
@@ -634,6 +920,8 @@ def mean_vs_depth(
         Label of the y axis (the metric).
     title : str, optional
         Axis title; default ``"<ylabel> against depth"``.
+    chance : float, optional
+        The metric's chance level (:func:`chance_levels`), a grey dotted line.
 
     Returns
     -------
@@ -645,18 +933,21 @@ def mean_vs_depth(
     results = _check_mapping(results, "results", "{family: {depth: [value of each run]}}")
     if not isinstance(ylabel, str):
         raise TypeError(f"ylabel must be a str, got {ylabel!r}")
+    level = _check_chance(chance)
     fig, ax = plt.subplots(figsize=(6, 4))
     all_depths: set[int] = set()
-    for i, (family, per_depth) in enumerate(results.items()):
+    colors = [c for c, _ in _styles([str(f) for f in results])]
+    for color, (family, per_depth) in zip(colors, results.items(), strict=True):
         per_depth = _check_mapping(per_depth, f"results[{family!r}]", "{depth: [values]}")
         depths = _sorted_depths(per_depth, family)
         runs = [_check_runs(per_depth[d], f"results[{family!r}][{d}]") for d in depths]
         all_depths.update(depths)
         ax.errorbar(np.array(depths, dtype=float), np.array([r.mean() for r in runs]),
                     yerr=np.array([_spread(r) for r in runs]),
-                    fmt="-o", capsize=4, color=_color(i), label=str(family))
+                    fmt="-o", capsize=4, color=color, label=str(family))
         for d, r in zip(depths, runs, strict=True):
-            ax.plot([d] * len(r), r, ".", color=_color(i), alpha=0.5)
+            ax.plot([d] * len(r), r, ".", color=color, alpha=0.5)
+    _draw_chance(ax, level)
     ax.set_xticks(sorted(all_depths))
     ax.set_xlabel("depth (weighted layers)")
     ax.set_ylabel(ylabel)
@@ -669,14 +960,20 @@ def mean_vs_depth(
 
 __all__ = [
     "PALETTE",
+    "VARIANT_ALIASES",
+    "VARIANT_COLORS",
     "bar_comparison",
+    "chance_levels",
     "confusion_matrix",
     "gradient_flow",
     "image_grid",
     "image_rows",
     "learning_curves",
+    "mark_stages",
     "mean_bars",
     "mean_curves",
     "mean_vs_depth",
     "metric_vs_depth",
+    "per_unit",
+    "variant_color",
 ]

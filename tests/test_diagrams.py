@@ -344,3 +344,12 @@ def test_cli_reports_a_bad_out_dir(tmp_path, capsys):
     assert main(["diagrams", str(path)]) == 2
     err = capsys.readouterr().err
     assert "rnpa diagrams: error:" in err and "is a file" in err
+
+
+def test_gradient_highway_labels_the_branches_of_its_unit_kind():
+    for unit, steps in (("bottleneck", 3), ("basic", 2)):
+        fig = diagrams.gradient_highway(num_units=2, unit=unit)
+        labels = [t.get_text() for t in fig.axes[0].texts if "BN-ReLU-conv" in t.get_text()]
+        assert labels == [f"(BN-ReLU-conv) ×{steps}"] * 2, unit
+    with pytest.raises(ValueError, match="unit must be one of 'bottleneck', 'basic'"):
+        diagrams.gradient_highway(unit="wide")

@@ -28,7 +28,9 @@ class FakeHistory:
 
 
 def _lines_by_label(ax):
-    return {line.get_label(): line for line in ax.get_lines()}
+    """The labelled lines of an axis (matplotlib names unlabelled ones ``_child<n>``)."""
+    return {line.get_label(): line for line in ax.get_lines()
+            if not line.get_label().startswith("_")}
 
 
 # ----------------------------------------------------------------------------
@@ -353,3 +355,154 @@ def test_image_rows_rejects_bad_input():
         plots.image_rows({"a": img}, titles=["one"])
     with pytest.raises(ValueError, match="size must be a number > 0"):
         plots.image_rows({"a": img}, size=0)
+
+
+# ----------------------------------------------------------------------------
+# the conventions every lesson shares: variant colours, chance lines, stages, log axes
+# ----------------------------------------------------------------------------
+def test_variant_color_finds_the_variant_in_run_names():
+    colors = plots.VARIANT_COLORS
+    assert len(set(colors.values())) == len(colors)  # one colour per variant
+    cases = {
+        "original-44": "original",
+        "residual-44": "original",  # lesson 1's residual network is the original ResNet
+        "original, initialisation": "original",
+        "pre-activation, after 10 epochs": "pre-activation",
+        "pre-activation (110 layers)": "pre-activation",
+        "pre-20": "pre-activation",  # lesson 6's order names
+        "post-20": "original",
+        "relu_preact-20": "ReLU-only pre-activation",
+        "(d) ReLU-only pre-activation": "ReLU-only pre-activation",
+        "(b) BN after addition": "BN after addition",
+        "bn_after_add-20": "BN after addition",
+        "(c) ReLU before addition": "ReLU before addition",
+        "(e) full pre-activation": "pre-activation",
+        "plain-20": "plain",
+        "plain (110 layers)": "plain",
+        "bottleneck 128-32-128": "bottleneck",
+        "basic, 32 wide": "basic",
+    }
+    for name, variant in cases.items():
+        assert plots.variant_color(name) == colors[variant], name
+    assert plots.variant_color("ResNet-50") is None
+    assert plots.variant_color("preview") is None  # whole words only: not "pre"
+    with pytest.raises(TypeError, match="name"):
+        plots.variant_color(3)
+
+
+def test_the_same_variant_has_the_same_colour_in_every_plot():
+    orange = plots.VARIANT_COLORS["original"]
+    blue = plots.VARIANT_COLORS["pre-activation"]
+    h = {"loss": [1.0, 0.5], "accuracy": [0.3, 0.6]}
+    # the order of the runs does not change the colours
+    lc = _lines_by_label(plots.learning_curves({"pre-activation-44": h, "original-44": h}).axes[0])
+    assert lc["original-44 train"].get_color() == orange
+    assert lc["pre-activation-44 train"].get_color() == blue
+    md = _lines_by_label(plots.metric_vs_depth({"plain": {8: 1.0}, "residual": {8: 0.5}},
+                                               ylabel="loss").axes[0])
+    assert md["residual"].get_color() == orange
+    assert md["plain"].get_color() == plots.VARIANT_COLORS["plain"]
+    gf = _lines_by_label(plots.gradient_flow({"original (110 layers)": {"1_1": 1.0},
+                                              "pre-activation (110 layers)": {"1_1": 2.0}}).axes[0])
+    assert gf["original (110 layers)"].get_color() == orange
+    assert gf["pre-activation (110 layers)"].get_color() == blue
+    bars = plots.bar_comparison({"original": 1.0, "pre-activation": 2.0}, ylabel="y").axes[0]
+    assert [matplotlib.colors.to_hex(p.get_facecolor()).upper() for p in bars.patches] == [
+        orange.upper(), blue.upper()]
+
+
+def test_two_runs_of_one_variant_differ_in_line_style_and_others_get_free_colours():
+    norms = {"original, initialisation": {"1_1": 1.0}, "original, trained": {"1_1": 2.0},
+             "something else": {"1_1": 3.0}}
+    lines = _lines_by_label(plots.gradient_flow(norms).axes[0])
+    a, b = lines["original, initialisation"], lines["original, trained"]
+    assert a.get_color() == b.get_color() == plots.VARIANT_COLORS["original"]
+    assert a.get_linestyle() != b.get_linestyle()
+    assert lines["something else"].get_color() not in plots.VARIANT_COLORS.values()
+
+
+def test_chance_levels_are_those_of_uniform_guessing():
+    levels = plots.chance_levels(5)
+    # cross-entropy of the uniform prediction, computed independently
+    p = np.full(5, 0.2)
+    assert levels["loss"] == pytest.approx(-np.log(p[0]))
+    assert levels["loss"] == pytest.approx(1.6094, abs=1e-4)
+    assert levels["accuracy"] == pytest.approx(0.2)
+    assert levels["val_loss"] == levels["loss"]
+    with pytest.raises(ValueError, match="num_classes"):
+        plots.chance_levels(1)
+
+
+def _chance_lines(ax):
+    return [line for line in ax.get_lines() if line.get_label().startswith("chance")]
+
+
+def test_chance_lines_are_drawn_where_asked():
+    h = {"loss": [1.8, 1.2], "accuracy": [0.25, 0.5]}
+    fig = plots.learning_curves({"a": h}, chance={"loss": np.log(5)})
+    loss_ax, acc_ax = fig.axes[:2]
+    (line,) = _chance_lines(loss_ax)
+    np.testing.assert_allclose(line.get_ydata(), [np.log(5)] * 2)
+    assert _chance_lines(acc_ax) == []  # not asked for the accuracy
+    fig = plots.learning_curves({"a": h}, chance=plots.chance_levels(5))
+    np.testing.assert_allclose(_chance_lines(fig.axes[1])[0].get_ydata(), [0.2, 0.2])
+    ax = plots.metric_vs_depth({"plain": {8: 1.0, 20: 1.5}}, ylabel="loss", chance=1.61).axes[0]
+    np.testing.assert_allclose(_chance_lines(ax)[0].get_ydata(), [1.61, 1.61])
+    assert _chance_lines(plots.metric_vs_depth({"p": {8: 1.0}}, ylabel="loss").axes[0]) == []
+    ax = plots.mean_curves({"g": [h, h]}, metric="accuracy", chance=0.2).axes[0]
+    np.testing.assert_allclose(_chance_lines(ax)[0].get_ydata(), [0.2, 0.2])
+    with pytest.raises(TypeError, match="chance"):
+        plots.metric_vs_depth({"p": {8: 1.0}}, ylabel="loss", chance="low")
+
+
+def test_stage_boundaries_are_marked_between_stages():
+    norms = {"pre-activation": {"1_1": 1.0, "1_2": 1.0, "2_1": 0.9, "2_2": 0.8, "3_1": 0.5}}
+    ax = plots.gradient_flow(norms).axes[0]
+    vertical = [line for line in ax.get_lines() if line.get_label().startswith("_")
+                and np.ptp(line.get_xdata()) == 0]
+    assert sorted(float(line.get_xdata()[0]) for line in vertical) == [2.5, 4.5]
+    assert {t.get_text() for t in ax.texts} == {"stage 2", "stage 3"}
+    # the 2017 network's units "1".."5" have no stages: nothing is marked
+    fig, ax = plt.subplots()
+    assert plots.mark_stages(ax, ["1", "2", "3"]) == []
+
+
+def test_per_unit_draws_the_mean_over_seeds_and_a_band():
+    values = {"original": {"1_1": [0.1, 0.3], "1_2": [0.2, 0.2], "2_1": [0.0, 0.4]}}
+    fig, axes = plt.subplots(1, 2)
+    out = plots.per_unit(values, ylabel="fraction zeroed", ax=axes[1])
+    assert out is fig and not axes[0].get_lines()
+    (line,) = _lines_by_label(axes[1]).values()
+    np.testing.assert_allclose(line.get_ydata(), [0.2, 0.2, 0.2])
+    (band,) = axes[1].collections
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(0.0) and ys.max() == pytest.approx(0.4)
+    assert axes[1].get_ylabel() == "fraction zeroed"
+    with pytest.raises(ValueError, match="log"):
+        plots.per_unit(values, log=True)
+    with pytest.raises(TypeError, match=r"values\['original'\]"):
+        plots.per_unit({"original": {"1_1": "x"}})
+
+
+def test_bar_comparison_log_scale():
+    ax = plots.bar_comparison({"small": 0.1, "large": 10.0}, ylabel="M", log=True).axes[0]
+    assert ax.get_yscale() == "log"
+    assert [p.get_height() for p in ax.patches] == [0.1, 10.0]
+    assert plots.bar_comparison({"a": 1.0}, ylabel="M").axes[0].get_yscale() == "linear"
+    with pytest.raises(ValueError, match="log"):
+        plots.bar_comparison({"a": 0.0}, ylabel="M", log=True)
+
+
+def test_plots_import_nothing_of_rnpa():
+    """plots draws results it is given: it must not compute them with rnpa (issue #14)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(plots))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    assert not {m for m in imported if m == "rnpa" or m.startswith("rnpa.")}, imported
