@@ -9,15 +9,17 @@ What the lessons measure, each a function of a built Keras model:
 * :func:`gradient_norms`: the size of the gradient reaching each unit;
 * :func:`activation_stats`: mean, spread and sparsity of chosen layers' outputs.
 
-Units are found from the layer names that :mod:`rnpa.blocks` gives them: a layer
+Units are found from the layer names that :mod:`rnpa.blocks` gives them, read
+back with :func:`rnpa.blocks.parse_layer_name` (the one naming contract): a layer
 belongs to the unit labelled ``L`` (``"3"`` in :func:`rnpa.ResNetPreAct`,
 ``"2_1"`` in :func:`rnpa.preact_resnet`) when it is named ``bn{L}x``,
 ``relu{L}x`` or ``conv{L}x`` (``x`` one of a, b, c), ``proj{L}``, ``bnproj{L}``,
-``merge{L}`` or ``relu{L}out``. Every other layer is "stem" (before the first
-unit) or "head" (after the last). A unit's *output* is its last layer in network
-order: ``merge{L}`` in a pre-activation unit (x_{l+1} of He et al. 2016),
-``relu{L}out`` in a post-activation unit, the last convolution (pre-activation
-order) or ``relu{L}out`` (post-activation order) in a plain unit.
+``down{L}``, ``pad{L}``, ``merge{L}``, ``bn{L}out`` or ``relu{L}out``. Every other
+layer is "stem" (before the first unit) or "head" (after the last). A unit's
+*output* is its last layer in network order: ``merge{L}`` in a pre-activation
+unit (x_{l+1} of He et al. 2016), ``relu{L}out`` in a post-activation unit, the
+last convolution (pre-activation order) or ``relu{L}out`` (post-activation
+order) in a plain unit.
 
 Counting convention
 -------------------
@@ -27,14 +29,20 @@ convolution, ``inputs * outputs`` for a dense layer. Batch normalisation (which
 folds into the preceding convolution at inference), activations, additions,
 pooling, flattening count zero, as in the FLOP figures of He et al. FLOPs are
 ``2 * MACs`` (one multiply and one add each); bias additions are not counted.
+
+The layers measured are the 2-D ones rnpa networks use: ``Conv2D``, ``Dense``,
+batch normalisation, 2-D pooling (local and global), zero padding, activations,
+additions, flattening. A layer of another kind that has weights or a kernel
+(``DepthwiseConv2D``, ``Conv1D``, ``Conv2DTranspose`` ...) is refused with a
+``ValueError`` naming it, rather than counted as zero.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,38 +51,37 @@ import numpy as np
 import tensorflow as tf
 
 from rnpa._checks import check_positive_int
+from rnpa.blocks import parse_layer_name
 
 #: the values :func:`gradient_norms` accepts for ``where``
 WHERE = ("units", "weights")
 
-_UNIT_PATTERNS = (
-    re.compile(r"^merge(?P<label>.+)$"),
-    re.compile(r"^bnproj(?P<label>.+)$"),
-    re.compile(r"^proj(?P<label>.+)$"),
-    re.compile(r"^relu(?P<label>.+)out$"),
-    re.compile(r"^(?:bn|relu|conv)(?P<label>.+)[abc]$"),
+_POOL = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+_GLOBAL_POOL = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+#: layers with weights whose cost this module knows
+_WEIGHTED = (keras.layers.Conv2D, keras.layers.Dense, keras.layers.BatchNormalization)
+#: layers without weights that do not change the receptive field or cost anything
+_PASSIVE = (
+    keras.layers.InputLayer,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.Add,
+    keras.layers.Flatten,
+    keras.layers.ZeroPadding2D,
+    keras.layers.Dropout,
 )
 
-_CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-_CONV_T = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
-_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
-_SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
-_POOL = (
-    keras.layers.MaxPooling1D,
-    keras.layers.MaxPooling2D,
-    keras.layers.MaxPooling3D,
-    keras.layers.AveragePooling1D,
-    keras.layers.AveragePooling2D,
-    keras.layers.AveragePooling3D,
-)
-_GLOBAL_POOL = (
-    keras.layers.GlobalAveragePooling1D,
-    keras.layers.GlobalAveragePooling2D,
-    keras.layers.GlobalAveragePooling3D,
-    keras.layers.GlobalMaxPooling1D,
-    keras.layers.GlobalMaxPooling2D,
-    keras.layers.GlobalMaxPooling3D,
-)
+
+def _check_known(layer: keras.layers.Layer) -> None:
+    """Raise for a layer this module has no formula for and would count wrongly as zero."""
+    if isinstance(layer, (keras.Model, *_WEIGHTED, *_POOL, *_GLOBAL_POOL, *_PASSIVE)):
+        return
+    if layer.weights or hasattr(layer, "kernel_size") or hasattr(layer, "pool_size"):
+        raise ValueError(
+            f"layer {layer.name!r} ({type(layer).__name__}) is not one rnpa.analysis measures: "
+            "it counts Conv2D, Dense, BatchNormalization and 2-D pooling layers (the layers of "
+            "rnpa networks); other layers with weights or kernels would be miscounted"
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -328,7 +335,8 @@ def _layer_macs(layer: keras.layers.Layer) -> int:
     """MACs of one call of ``layer`` on one image (convention in the module docstring)."""
     if isinstance(layer, keras.Model):
         return sum(row.macs for row in layer_table(layer))
-    if not isinstance(layer, (*_CONV, *_CONV_T, *_DEPTHWISE, *_SEPARABLE, keras.layers.Dense)):
+    _check_known(layer)
+    if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
         return 0
     out_shape = _shape(layer.output)
     in_shape = _shape(layer.input)
@@ -340,18 +348,8 @@ def _layer_macs(layer: keras.layers.Layer) -> int:
     if isinstance(layer, keras.layers.Dense):
         # every output position: in * out
         return math.prod(out_shape[:-1]) * in_shape[-1] * layer.units
-    positions_out = math.prod(out_shape[:-1])
-    if isinstance(layer, _SEPARABLE):
-        # depthwise k*k per input channel and multiplier, then pointwise 1x1
-        return positions_out * (
-            int(np.prod(layer.depthwise_kernel.shape)) + int(np.prod(layer.pointwise_kernel.shape))
-        )
-    kernel = int(np.prod(layer.kernel.shape))
-    if isinstance(layer, _CONV_T):
-        # every input position scatters a full kernel
-        return math.prod(in_shape[:-1]) * kernel
-    # Conv and DepthwiseConv: kernel = prod(k) * (C_in / groups) * C_out
-    return positions_out * kernel
+    # Conv2D: every output position applies the kernel, k_h * k_w * (C_in / groups) * C_out
+    return math.prod(out_shape[:-1]) * int(np.prod(layer.kernel.shape))
 
 
 def _count(weights: Sequence[Any]) -> int:
@@ -407,16 +405,14 @@ def layer_table(model: keras.Model) -> list[LayerCost]:
 def unit_label(layer_name: str) -> str | None:
     """The unit label a layer name carries (``"conv2_1b"`` -> ``"2_1"``), or None.
 
-    Names follow :mod:`rnpa.blocks`: ``bn{L}x``, ``relu{L}x``, ``conv{L}x``
-    (x in a, b, c), ``proj{L}``, ``bnproj{L}``, ``merge{L}``, ``relu{L}out``.
-    Stem and head layers (``conv0``, ``bn0``, ``bnF``, ``avg_pool``, ``fc10``)
-    carry none.
+    Names follow :mod:`rnpa.blocks` and are read by
+    :func:`rnpa.blocks.parse_layer_name`: ``bn{L}x``, ``relu{L}x``, ``conv{L}x``
+    (x in a, b, c), ``proj{L}``, ``bnproj{L}``, ``down{L}``, ``pad{L}``,
+    ``merge{L}``, ``bn{L}out``, ``relu{L}out``. Stem and head layers (``conv0``,
+    ``bn0``, ``bnF``, ``avg_pool``, ``fc10``) carry none.
     """
-    for pattern in _UNIT_PATTERNS:
-        match = pattern.match(layer_name)
-        if match:
-            return match.group("label")
-    return None
+    parsed = parse_layer_name(layer_name)
+    return None if parsed is None else parsed.label
 
 
 def _unit_layers(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
@@ -565,10 +561,11 @@ def receptive_field(model: keras.Model) -> list[RFRow]:
         r_in = max((s[0] for s in sources), default=1)
         j_in = max((s[1] for s in sources), default=1)
         out = layer.output
+        _check_known(layer)
         if isinstance(layer, _GLOBAL_POOL):
             k = int(layer.input.shape[1])
             s, d = k, 1
-        elif isinstance(layer, (*_CONV, *_DEPTHWISE, *_SEPARABLE)):
+        elif isinstance(layer, keras.layers.Conv2D):
             k, s = int(layer.kernel_size[0]), int(layer.strides[0])
             d = int(layer.dilation_rate[0])
         elif isinstance(layer, _POOL):
@@ -641,6 +638,112 @@ def _check_training(training: Any) -> bool:
     return training
 
 
+def _grads_tensorflow(
+    probe: keras.Model,
+    xb: np.ndarray,
+    yb: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    training: bool,
+    weights: list[Any] | None,
+) -> list[Any]:
+    """TensorFlow: the tape's gradient w.r.t. the unit outputs (``weights=None``) or weights."""
+    with tf.GradientTape() as tape:
+        *acts, pred = probe(xb, training=training)
+        value = keras.ops.mean(loss_fn(yb, pred))
+    return tape.gradient(value, acts if weights is None else weights)
+
+
+def _grads_torch(
+    probe: keras.Model,
+    xb: np.ndarray,
+    yb: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    training: bool,
+    weights: list[Any] | None,
+) -> list[Any]:
+    """PyTorch: autograd's gradient w.r.t. the unit outputs (``weights=None``) or weights."""
+    import torch
+
+    *acts, pred = probe(xb, training=training)
+    value = keras.ops.mean(loss_fn(yb, pred))
+    sources = acts if weights is None else [w.value for w in weights]
+    return list(torch.autograd.grad(value, sources, allow_unused=True))
+
+
+@functools.cache
+def _shift_layer() -> type:
+    """A layer adding a zero weight of its input's full shape (batch included)."""
+
+    class Shift(keras.layers.Layer):
+        """``x + delta`` with ``delta = 0``: the gradient w.r.t. ``delta`` is that w.r.t. ``x``."""
+
+        def __init__(self, batch: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.batch = batch
+
+        def build(self, input_shape: Any) -> None:
+            self.delta = self.add_weight(
+                shape=(self.batch, *input_shape[1:]), initializer="zeros", name="delta"
+            )
+
+        def call(self, inputs: Any) -> Any:
+            return inputs + self.delta
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            return input_shape
+
+    return Shift
+
+
+def _grads_jax(
+    model: keras.Model,
+    groups: dict[str, list[keras.layers.Layer]],
+    xb: np.ndarray,
+    yb: Any,
+    loss_fn: Callable[[Any, Any], Any],
+    training: bool,
+    weights: list[Any] | None,
+) -> list[Any]:
+    """JAX: ``jax.grad`` of the model's ``stateless_call`` w.r.t. unit outputs or weights.
+
+    JAX differentiates functions of their arguments, not intermediate tensors: for
+    the unit outputs, the model is rebuilt (sharing its layers and weights) with
+    a zero shift added to each unit's output, and the gradient taken w.r.t. the
+    shifts. ``stateless_call`` returns the new BN statistics instead of assigning
+    them, so the model is left as it was.
+    """
+    import jax
+
+    net = model
+    if weights is None:
+        ends = {lyrs[-1].name: label for label, lyrs in groups.items()}
+        shifts: dict[str, keras.layers.Layer] = {}
+
+        def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
+            out = layer(*args, **kwargs)
+            if layer.name in ends:
+                shifts[ends[layer.name]] = _shift_layer()(
+                    int(xb.shape[0]), dtype=layer.dtype_policy, name=f"shift_{layer.name}"
+                )
+                out = shifts[ends[layer.name]](out)
+            return out
+
+        net = keras.models.clone_model(
+            model, clone_function=lambda layer: layer, call_function=call_function
+        )
+        weights = [shifts[label].delta for label in groups]
+    trainable = net.trainable_variables
+    where = {id(v): i for i, v in enumerate(trainable)}
+    non_trainable = [v.value for v in net.non_trainable_variables]
+
+    def loss_value(values: list[Any]) -> Any:
+        pred, _ = net.stateless_call(values, non_trainable, xb, training=training)
+        return keras.ops.mean(loss_fn(yb, pred))
+
+    grads = jax.grad(loss_value)([v.value for v in trainable])
+    return [grads[where[id(w)]] for w in weights]
+
+
 def gradient_norms(
     model: keras.Model,
     x: Any,
@@ -686,7 +789,11 @@ def gradient_norms(
     -----
     The Grad-CAM pattern: a functional sub-model returning the unit outputs and
     the prediction is called under ``tf.GradientTape`` and the tape
-    differentiates the loss with respect to those intermediate tensors.
+    differentiates the loss with respect to those intermediate tensors (PyTorch:
+    ``torch.autograd.grad`` on the same tensors). On JAX, which differentiates
+    functions, not tensors, a zero shift is added to each unit's output in a copy
+    of the model that shares its weights, and ``jax.grad`` of its
+    ``stateless_call`` is taken with respect to the shifts: the same gradient.
 
     Each norm is over the whole tensor (all images, positions and channels), so
     units of different stages compare tensors of different sizes. In a very
@@ -707,28 +814,33 @@ def gradient_norms(
             "merge{L}, ...); gradient_norms needs an rnpa network"
         )
 
-    outputs = [lyrs[-1].output for lyrs in groups.values()]
-    probe = keras.Model(model.inputs[0], [*outputs, model.outputs[0]])
-    saved = [v.numpy() for v in model.non_trainable_variables] if training else []
-    try:
-        with tf.GradientTape() as tape:
-            *acts, pred = probe(xb, training=training)
-            value = keras.ops.mean(loss_fn(yb, pred))
-        if where == "units":
-            grads = tape.gradient(value, acts)
-            norms = [float(keras.ops.sqrt(keras.ops.sum(keras.ops.square(g)))) for g in grads]
-        else:
-            weights = [
-                [w for lyr in lyrs for w in lyr.trainable_weights] for lyrs in groups.values()
-            ]
-            flat = tape.gradient(value, [w for ws in weights for w in ws])
-            norms, i = [], 0
-            for ws in weights:
-                gs = [g for g in flat[i : i + len(ws)] if g is not None]
-                i += len(ws)
-                norms.append(math.sqrt(sum(float(keras.ops.sum(keras.ops.square(g))) for g in gs)))
-    finally:
-        _restore(model, saved)
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax", "torch"):
+        raise ValueError(
+            f"gradient_norms runs on the tensorflow, jax and torch backends, not {backend!r}"
+        )
+    weights = [[w for lyr in lyrs for w in lyr.trainable_weights] for lyrs in groups.values()]
+    sources = None if where == "units" else [w for ws in weights for w in ws]
+    if backend == "jax":  # stateless: the model's BN statistics stay as they are
+        grads = _grads_jax(model, groups, xb, yb, loss_fn, training, sources)
+    else:
+        outputs = [lyrs[-1].output for lyrs in groups.values()]
+        probe = keras.Model(model.inputs[0], [*outputs, model.outputs[0]])
+        variables = model.non_trainable_variables if training else []
+        saved = [keras.ops.convert_to_numpy(v) for v in variables]
+        grads_of = _grads_tensorflow if backend == "tensorflow" else _grads_torch
+        try:
+            grads = grads_of(probe, xb, yb, loss_fn, training, sources)
+        finally:
+            _restore(model, saved)
+    if where == "units":
+        norms = [float(keras.ops.sqrt(keras.ops.sum(keras.ops.square(g)))) for g in grads]
+    else:
+        norms, i = [], 0
+        for ws in weights:
+            gs = [g for g in grads[i : i + len(ws)] if g is not None]
+            i += len(ws)
+            norms.append(math.sqrt(sum(float(keras.ops.sum(keras.ops.square(g))) for g in gs)))
     return dict(zip(groups, norms, strict=True))
 
 

@@ -98,7 +98,7 @@ def test_unit_costs_of_the_original_network(original):
 
 def test_unit_outputs_are_the_tensor_leaving_each_unit():
     keras.utils.set_random_seed(0)
-    pre = analysis.unit_outputs(rnpa.preact_resnet(20, bottleneck=False))
+    pre = analysis.unit_outputs(rnpa.preact_resnet(20, unit="basic"))
     assert list(pre)[:2] == ["1_1", "1_2"] and len(pre) == 9
     assert all(name == f"merge{label}" for label, name in pre.items())
     post = analysis.unit_outputs(rnpa.resnet_original(20))
@@ -129,7 +129,7 @@ def test_receptive_field_of_the_original_network(original):
 
 def test_receptive_field_of_a_cifar_network():
     keras.utils.set_random_seed(0)
-    rows = {r.name: r for r in analysis.receptive_field(rnpa.preact_resnet(20, bottleneck=False))}
+    rows = {r.name: r for r in analysis.receptive_field(rnpa.preact_resnet(20, unit="basic"))}
     # conv0: 3. stage 1: 6 convs of 3x3 at jump 1: +12 -> 15.
     # stage 2: stride-2 conv at jump 1: +2 -> 17 (jump 2), 5 convs at jump 2: +20 -> 37.
     # stage 3: stride-2 conv at jump 2: +4 -> 41 (jump 4), 5 convs at jump 4: +40 -> 81.
@@ -147,7 +147,7 @@ def test_receptive_field_of_a_cifar_network():
     "build",
     [
         lambda: rnpa.ResNetPreAct(num_stages=3),
-        lambda: rnpa.preact_resnet(20, bottleneck=False),
+        lambda: rnpa.preact_resnet(20, unit="basic"),
         lambda: rnpa.plain_network(20),
         lambda: rnpa.resnet_original(20),
     ],
@@ -203,7 +203,7 @@ def test_gradient_depth_pre_activation_versus_plain():
     # in inference mode (the default), seeds 0-2 gave first/last ~5 for ResNet-56
     # and ~1e-9 for plain-56.
     keras.utils.set_random_seed(0)
-    pre = rnpa.preact_resnet(56, bottleneck=False)
+    pre = rnpa.preact_resnet(56, unit="basic")
     x, y = _batch(pre, n=4)
     g = list(analysis.gradient_norms(pre, x, y).values())
     assert len(g) == 27
@@ -276,3 +276,69 @@ def test_errors_name_the_argument(original):
         inp = keras.Input((4,))
         tiny = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(inp))
         analysis.gradient_norms(tiny, np.zeros((1, 4)), [0])
+
+
+# ----------------------------------------------------------------------------
+# the naming contract and option A shortcuts
+# ----------------------------------------------------------------------------
+def test_unit_costs_place_the_bn_after_the_addition_in_its_unit():
+    """Order (b) has bn{L}out after merge{L}: part of the unit, not a stray layer."""
+    model = rnpa.cifar_resnet(8, order="bn_after_add")
+    full = analysis.unit_costs(model, include_stem_head=True)
+    assert list(full) == ["stem", "1_1", "2_1", "3_1", "head"]
+    assert full["1_1"].layers[-2:] == ("bn1_1out", "relu1_1out")
+    assert full["2_1"].params == (conv_params_(3, 16, 32) + conv_params_(3, 32, 32)
+                                  + 4 * 32  # bn2_1a
+                                  + conv_params_(1, 16, 32)  # proj2_1, no BN in this order
+                                  + 4 * 32)  # bn2_1out
+    assert sum(c.params for c in full.values()) == model.count_params()
+
+
+def conv_params_(k: int, c_in: int, c_out: int) -> int:
+    return k * k * c_in * c_out
+
+
+def test_option_a_shortcut_costs_nothing_and_belongs_to_its_unit():
+    model = rnpa.resnet_original(8, shortcut_type="zeros")
+    costs = analysis.unit_costs(model)
+    assert "down2_1" in costs["2_1"].layers and "pad2_1" in costs["2_1"].layers
+    rows = {r.name: r for r in analysis.layer_table(model)}
+    for name in ("down2_1", "pad2_1", "down3_1", "pad3_1"):
+        assert rows[name].params == 0 and rows[name].macs == 0
+    # unit 2_1: conv a 3x3 16->32 at 16x16, BN, conv b 3x3 32->32, BN; nothing for the shortcut
+    assert costs["2_1"].params == conv_params_(3, 16, 32) + conv_params_(3, 32, 32) + 2 * 4 * 32
+    assert costs["2_1"].macs == 16 * 16 * (conv_params_(3, 16, 32) + conv_params_(3, 32, 32))
+    rf = {r.name: r for r in analysis.receptive_field(model)}
+    # the subsampling doubles the jump without growing the field (a 1x1 window)
+    assert (rf["down2_1"].size, rf["down2_1"].jump) == (rf["relu1_1out"].size, 2)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        (lambda: keras.layers.DepthwiseConv2D(3, padding="same", name="odd"), (8, 8, 3)),
+        (lambda: keras.layers.SeparableConv2D(4, 3, padding="same", name="odd"), (8, 8, 3)),
+        (lambda: keras.layers.Conv2DTranspose(4, 3, padding="same", name="odd"), (8, 8, 3)),
+        (lambda: keras.layers.Conv1D(4, 3, name="odd"), (8, 3)),
+        (lambda: keras.layers.Conv3D(4, 3, name="odd"), (8, 8, 8, 3)),
+        (lambda: keras.layers.MaxPooling1D(2, name="odd"), (8, 3)),
+    ],
+    ids=["depthwise", "separable", "transposed", "conv1d", "conv3d", "pool1d"],
+)
+def test_layers_rnpa_networks_do_not_have_are_refused_not_counted_as_zero(layer, shape):
+    inp = keras.Input(shape)
+    out = keras.layers.Flatten()(layer()(inp))
+    model = keras.Model(inp, keras.layers.Dense(2, name="d")(out))
+    with pytest.raises(ValueError, match=r"layer 'odd' \(\w+\) is not one rnpa.analysis measures"):
+        analysis.layer_table(model)
+    with pytest.raises(ValueError, match="layer 'odd'"):
+        analysis.receptive_field(model)
+
+
+def test_unit_label_follows_the_blocks_contract():
+    from rnpa.blocks import layer_name
+
+    for role, part in (("bn", "a"), ("relu", "out"), ("bn", "out"), ("conv", "c"),
+                       ("proj", None), ("bnproj", None), ("down", None), ("pad", None),
+                       ("merge", None)):
+        assert analysis.unit_label(layer_name(role, "3_7", part)) == "3_7"
