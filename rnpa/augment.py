@@ -12,7 +12,8 @@ mapped over a dataset must make TensorFlow ops there. A ``Pipeline`` (unlike a
 to TensorFlow inside tf.data by themselves; :class:`PadAndCrop` is TensorFlow code
 throughout, with a TensorFlow random state on every backend (on the TensorFlow
 backend, Keras' own ``SeedGenerator``, whose stream it reproduces elsewhere): the
-same seed gives the same crops on TensorFlow, JAX and PyTorch.
+same seed gives the same flips and crops in tf.data on TensorFlow and on JAX, to the
+bit (``tests/test_backends.py``).
 
 Keras is imported only when a layer is built, so that the catalogue (which the
 recipes and the command line read) loads at once.

@@ -38,6 +38,8 @@ _FUSED_INPUT_DTYPES = ("float32", "float16", "bfloat16")
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel.
 
+    The fused kernel is used on the TensorFlow backend only: on JAX or PyTorch
+    every call is Keras' own (``tests/test_backends.py`` checks it on JAX).
     Takes the same arguments as Keras' layer and keeps its class name, so a
     model summary reads the same. A model saved as it is names it
     ``rnpa>BatchNormalization`` (load it after ``import rnpa``);
@@ -48,13 +50,14 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def _fused_applies(self, inputs: Any, mask: Any) -> bool:
         axis = self.axis if isinstance(self.axis, int) else None
         return (
+            # TensorFlow's kernel: on another backend Keras' own computation, always
             keras.backend.backend() == "tensorflow"
             # the kernel keeps float32 statistics and takes float32/16/bf16 inputs:
             # a pure float16, bfloat16 or float64 policy is left to Keras
             and self.variable_dtype == "float32"
             and keras.backend.standardize_dtype(inputs.dtype) in _FUSED_INPUT_DTYPES
             and mask is None
-            and not self.renorm
+            and not getattr(self, "renorm", False)  # Keras < 3.14 has no renorm
             and not getattr(self, "synchronized", False)
             and len(inputs.shape) == 4
             and axis in (-1, 3)
