@@ -12,6 +12,7 @@ from rnpa._version import __version__
 from rnpa.cli import main
 
 
+@pytest.mark.slow
 def test_help_lists_train_and_evaluate():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run = subprocess.run([sys.executable, "-m", "rnpa", "train", "--help"], capture_output=True,
@@ -32,6 +33,7 @@ C_LOG_LINES = ("absl::InitializeLog", "I0000 ", "W0000 ", "oneDNN custom operati
                "cudart_stub", "PredictCost")
 
 
+@pytest.mark.slow
 def test_help_and_version_import_no_tensorflow():
     code = ("import sys\nfrom rnpa.cli import main\n"
             "for argv in (['--help'], ['train', '--help'], ['course', 'run', '--help'], "
@@ -45,6 +47,7 @@ def test_help_and_version_import_no_tensorflow():
     assert f"rnpa {__version__}" in run.stdout
 
 
+@pytest.mark.slow
 def test_console_script_name_and_python_m_agree():
     run = _run_cli("--version")
     assert run.returncode == 0 and run.stdout.strip() == f"rnpa {__version__}"
@@ -87,6 +90,7 @@ def test_print_recipe_shows_every_field_as_json(capsys):
     assert shown["epochs"] == 3 and shown["optimizer"] == "adam"
 
 
+@pytest.mark.slow
 def test_training_output_is_free_of_tensorflow_log_lines(tmp_path):
     run = _run_cli("train", "--epochs", "1", "--limit", "128", "--num-stages", "1",
                    "--steps-per-epoch", "2", "--out", str(tmp_path / "r"), "--verbose", "2",
@@ -105,6 +109,7 @@ def test_evaluate_help(capsys):
     assert "MODEL.keras" in out and "--split" in out
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--epochs", "2", "--limit", "256", "--num-stages", "1", "--batch-size", "64",
@@ -171,6 +176,7 @@ def _tensorboard_args(out):
             "--tensorboard"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_tensorboard_logs(tmp_path):
     out = tmp_path / "tb"
     assert main(_tensorboard_args(out)) == 0
@@ -254,6 +260,7 @@ def test_evaluate_names_a_corrupt_model_file(tmp_path, capsys):
     assert "best.keras' is not a valid .keras file" in err
 
 
+@pytest.mark.slow
 def test_the_same_train_command_after_a_finished_run_keeps_it(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_quick_train(out)) == 0

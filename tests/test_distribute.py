@@ -108,6 +108,7 @@ def cluster_run(tmp_path_factory):
     return tmp, logs
 
 
+@pytest.mark.slow
 def test_two_workers_end_with_the_same_trained_weights(cluster_run):
     tmp, logs = cluster_run
     w0, w1 = _weights(tmp / "w0.npz"), _weights(tmp / "w1.npz")
@@ -121,6 +122,7 @@ def test_two_workers_end_with_the_same_trained_weights(cluster_run):
     assert "role (2, False, 'worker1')" in logs[1]
 
 
+@pytest.mark.slow
 def test_only_the_chief_writes_the_run_files(cluster_run):
     tmp, _ = cluster_run
     out = tmp / "out"
@@ -138,6 +140,7 @@ def test_only_the_chief_writes_the_run_files(cluster_run):
     assert len((out / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
 
 
+@pytest.mark.slow
 def test_an_interrupted_cluster_resumes_together(tmp_path):
     """Stopped after epoch 1, restarted: each worker resumes from its own backup, in step."""
     logs = _run_workers(tmp_path, 2, interrupt=True)
@@ -174,6 +177,7 @@ LATE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_late_multiworker_strategy_says_how_to_fix_it():
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
@@ -236,6 +240,7 @@ MIRRORED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     run = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True,

@@ -15,6 +15,9 @@ from rnpa import callbacks as rcallbacks
 from rnpa import data as rdata
 from rnpa import train as rtrain
 
+#: every test here trains a network or writes its files
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small():

@@ -14,6 +14,9 @@ from rnpa import data as rdata
 from rnpa import train as rtrain
 from rnpa.evaluate import evaluate
 
+#: every test here trains a network
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small():
