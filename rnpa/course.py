@@ -6,7 +6,11 @@
 * :func:`repository_url`: the public repository, read from the installed package's
   metadata (pyproject's ``[project.urls] Repository``, the one place that names it).
 * :func:`update_badges`: rewrite every notebook's "Open in Colab" badge and Colab
-  install line from :func:`repository_url` (``python -m rnpa course badges``).
+  install line from :func:`repository_url` (``python -m rnpa course badges``); the
+  install line pins a release (:func:`release_ref`, ``v<rnpa version>``) and is the
+  one line of :func:`setup_cell` that differs between forks.
+* :func:`check_overrides`: refuse a ``-p NAME=VALUE`` that no lesson has (papermill's
+  own :func:`papermill.inspect_notebook` reads the lessons' parameters).
 * :func:`run_course`: execute every lesson in order through papermill and write
   the course as a website: each executed lesson as an HTML page and an
   ``index.html`` (``python -m rnpa course run``); ``inplace=True`` regenerates
@@ -16,9 +20,9 @@
   (mean and standard deviation over seeds); job notebooks report their metrics
   with :func:`write_result`.
 """
+
 from __future__ import annotations
 
-import argparse
 import contextlib
 import html
 import importlib.metadata
@@ -50,8 +54,11 @@ _BADGE_RE = re.compile(
     r"\[!\[Open In Colab\]\(" + re.escape(COLAB_BADGE_IMAGE) + r"\)\]\([^)\s]*\)",
     re.IGNORECASE,
 )
-#: the Colab install line of a setup cell: ``RNPA_SOURCE = "rnpa @ git+<url>"``
-_INSTALL_RE = re.compile(r'^(\s*RNPA_SOURCE\s*=\s*)"[^"\n]*"', re.MULTILINE)
+#: the Colab install line of a setup cell: ``%pip install -q "rnpa @ git+<url>@<ref>"``
+#: (and the older ``RNPA_SOURCE = "rnpa @ git+<url>"`` form, rewritten the same way)
+_INSTALL_RE = re.compile(
+    r'^(\s*%pip install -q |\s*RNPA_SOURCE\s*=\s*)"rnpa @ git\+[^"\n]*"', re.MULTILINE
+)
 _GITHUB_RE = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
 
 
@@ -151,10 +158,63 @@ def colab_badge(repo_url: str, notebook: str) -> str:
     return f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(repo_url, notebook)})"
 
 
-def pip_source(repo_url: str) -> str:
-    """The pip requirement that installs rnpa from the repository: ``rnpa @ git+<url>``."""
+_REF_RE = re.compile(r"^[\w][\w.+-]*$")
+
+
+def release_ref() -> str:
+    """The git tag of this version of rnpa, ``v<version>`` (``"v0.2.0"``): what Colab installs."""
+    from rnpa._version import __version__
+
+    return f"v{__version__}"
+
+
+def pip_source(repo_url: str, ref: str | None = None) -> str:
+    """The pip requirement that installs rnpa from the repository at a tag or commit.
+
+    Parameters
+    ----------
+    repo_url : str
+        ``https://github.com/<owner>/<repo>``.
+    ref : str, optional
+        A tag or commit; default :func:`release_ref` (``v<version>``), so that a
+        notebook installs a release, not whatever the default branch holds.
+
+    Returns
+    -------
+    str
+        ``rnpa @ git+https://github.com/<owner>/<repo>@<ref>``
+    """
     owner, repo = _github_parts(repo_url)
-    return f"rnpa @ git+https://github.com/{owner}/{repo}"
+    ref = release_ref() if ref is None else ref
+    if not isinstance(ref, str) or not _REF_RE.match(ref):
+        raise ValueError(f"ref must be a git tag or commit such as 'v0.2.0', got {ref!r}")
+    return f"rnpa @ git+https://github.com/{owner}/{repo}@{ref}"
+
+
+def install_line(repo_url: str, ref: str | None = None) -> str:
+    """The Colab install line of the setup cell: ``%pip install -q "<pip_source>"``.
+
+    ``%pip`` (IPython's magic) installs into the kernel's own environment.
+    """
+    return f'%pip install -q "{pip_source(repo_url, ref)}"'
+
+
+def setup_cell(repo_url: str | None = None, ref: str | None = None) -> str:
+    """The source of every notebook's setup cell (its first code cell), exactly.
+
+    Install rnpa on Colab only (a pinned release), then :func:`rnpa.setup_notebook`
+    (Keras check, TensorFlow quieted, versions and device printed). ``repo_url``
+    defaults to :func:`repository_url`, ``ref`` to :func:`release_ref`.
+    """
+    repo_url = repository_url() if repo_url is None else repo_url
+    return (
+        "import sys\n"
+        'if "google.colab" in sys.modules:  # Colab only: install rnpa, a pinned release\n'
+        f"    {install_line(repo_url, ref)}\n"
+        "import rnpa\n"
+        "SETUP = rnpa.setup_notebook()  # checks Keras >= 3, quiets TensorFlow, prints versions "
+        "and device"
+    )
 
 
 def _lessons(notebooks_dir: str | os.PathLike) -> list[Path]:
@@ -170,14 +230,19 @@ def _cell_source(cell: dict) -> str:
 
 
 def update_badges(
-    notebooks_dir: str | os.PathLike = "notebooks", repo_url: str | None = None
+    notebooks_dir: str | os.PathLike = "notebooks",
+    repo_url: str | None = None,
+    ref: str | None = None,
 ) -> list[Path]:
-    """Rewrite each lesson's Colab badge (first cell) and Colab install line (setup cell).
+    """Rewrite the notebooks' Colab badges (first cell) and Colab install lines (setup cell).
 
     The badge is ``[![Open In Colab](...colab-badge.svg)](<colab url>)`` in the
-    first cell; the install line is ``RNPA_SOURCE = "rnpa @ git+<url>"`` in the
-    first code cell. Running it twice changes nothing the second time; a
-    notebook is written (atomically) only when it changes.
+    first cell; the install line is ``%pip install -q "rnpa @ git+<url>@<ref>"``
+    (:func:`install_line`) in the first code cell. Every lesson ``NN_*.ipynb``
+    must have both; the notebooks of ``solutions/`` and ``experiments/`` get
+    whichever of the two they have (``python -m rnpa exercises build`` then carries
+    the solutions' lines into ``exercises/``). Running it twice changes nothing the
+    second time; a notebook is written (atomically) only when it changes.
 
     Parameters
     ----------
@@ -185,6 +250,8 @@ def update_badges(
         Folder with the lessons ``NN_*.ipynb``.
     repo_url : str, optional
         Repository address; default :func:`repository_url`.
+    ref : str, optional
+        The tag or commit Colab installs; default :func:`release_ref` (``v<version>``).
 
     Returns
     -------
@@ -194,35 +261,53 @@ def update_badges(
     Raises
     ------
     ValueError
-        If a lesson has no badge in its first cell or no ``RNPA_SOURCE`` line in
-        its first code cell (nothing is written then).
+        If a lesson has no badge in its first cell or no install line in its first
+        code cell (nothing is written then).
     """
     repo_url = repository_url() if repo_url is None else repo_url
-    source = pip_source(repo_url)
+    source = pip_source(repo_url, ref)
+    folder = Path(notebooks_dir)
+    lessons = _lessons(folder)
+    others = sorted(
+        p for sub in ("solutions", "experiments") for p in (folder / sub).glob("*.ipynb")
+    )
     pending: list[tuple[Path, str]] = []
-    for path in _lessons(notebooks_dir):
+    for path in lessons + others:
+        strict = path in lessons
         raw = path.read_text(encoding="utf-8")
         nb = json.loads(raw)
         cells = nb.get("cells", [])
-        if not cells or not _BADGE_RE.search(_cell_source(cells[0])):
-            raise ValueError(f"{path.name}: the first cell has no 'Open In Colab' badge to update")
         code_cells = [c for c in cells if c.get("cell_type") == "code"]
-        if not code_cells or not _INSTALL_RE.search(_cell_source(code_cells[0])):
+        has_badge = bool(cells) and bool(_BADGE_RE.search(_cell_source(cells[0])))
+        has_line = bool(code_cells) and bool(_INSTALL_RE.search(_cell_source(code_cells[0])))
+        if strict and not has_badge:
+            raise ValueError(f"{path.name}: the first cell has no 'Open In Colab' badge to update")
+        if strict and not has_line:
             raise ValueError(
-                f'{path.name}: the setup cell (first code cell) has no RNPA_SOURCE = "..." line'
+                f"{path.name}: the setup cell (first code cell) has no install line "
+                f'(%pip install -q "rnpa @ git+...")'
             )
-        badge = colab_badge(repo_url, path.name)
-        _set_source(cells[0], _BADGE_RE.sub(lambda _m, b=badge: b, _cell_source(cells[0])))
-        _set_source(
-            code_cells[0],
-            _INSTALL_RE.sub(lambda m: f'{m.group(1)}"{source}"', _cell_source(code_cells[0])),
-        )
+        if has_badge:
+            rel = path.relative_to(folder).as_posix()
+            badge = f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({_colab_url_of(repo_url, rel)})"
+            _set_source(cells[0], _BADGE_RE.sub(lambda _m, b=badge: b, _cell_source(cells[0])))
+        if has_line:
+            _set_source(
+                code_cells[0],
+                _INSTALL_RE.sub(lambda m: f'{m.group(1)}"{source}"', _cell_source(code_cells[0])),
+            )
         text = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
         if text != raw:
             pending.append((path, text))
     for path, text in pending:
         write_atomic(path, text)
     return [path for path, _ in pending]
+
+
+def _colab_url_of(repo_url: str, rel: str, branch: str = "main") -> str:
+    """:func:`colab_url` of a notebook at ``notebooks/<rel>`` (``rel`` may name a sub-folder)."""
+    owner, repo = _github_parts(repo_url)
+    return f"https://colab.research.google.com/github/{owner}/{repo}/blob/{branch}/notebooks/{rel}"
 
 
 def _set_source(cell: dict, text: str) -> None:
@@ -263,7 +348,6 @@ def clean_notebook(nb: dict) -> dict:
 
 def _text(text: str | list[str]) -> str:
     return "".join(text) if isinstance(text, list) else text
-
 
 
 @contextlib.contextmanager
@@ -308,8 +392,12 @@ def _execute(
         executed = Path(tmp) / path.name
         try:
             papermill.execute_notebook(
-                str(path), str(executed), parameters=dict(parameters) if parameters else None,
-                kernel_name=kernel_name, cwd=str(path.parent), progress_bar=False,
+                str(path),
+                str(executed),
+                parameters=dict(parameters) if parameters else None,
+                kernel_name=kernel_name,
+                cwd=str(path.parent),
+                progress_bar=False,
             )
         except papermill.PapermillExecutionError as err:
             cell_error = err
@@ -381,8 +469,9 @@ def lesson_info(path: str | os.PathLike) -> LessonInfo:
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     text = next((_cell_source(c) for c in cells if c.get("cell_type") == "markdown"), "")
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    title = next((line[2:].strip() for line in text.splitlines() if line.startswith("# ")),
-                 path.stem)
+    title = next(
+        (line[2:].strip() for line in text.splitlines() if line.startswith("# ")), path.stem
+    )
     return LessonInfo(path.name, title, _learn(paragraphs), _time_needed(paragraphs))
 
 
@@ -502,6 +591,8 @@ def run_course(
     only : list of str, optional
         Run only the lessons whose file names start with one of these
         (``["01", "03_bottleneck"]``); the index lists the others as not run.
+        A name of ``parameters`` that none of the lessons run has is refused
+        before anything runs (:func:`check_overrides`).
     kernel_name : str
         Jupyter kernel.
     html : bool
@@ -528,6 +619,8 @@ def run_course(
             raise ValueError(f"only={only!r} matches no lesson in {str(notebooks_dir)!r}")
     if not lessons:
         raise FileNotFoundError(f"no lessons ({LESSON_GLOB}) in {str(notebooks_dir)!r}")
+    if parameters:
+        check_overrides(lessons, parameters)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -545,9 +638,62 @@ def run_course(
     return runs
 
 
+def lesson_parameters(path: str | os.PathLike) -> list[str]:
+    """The parameters of a notebook's ``parameters`` cell, as papermill reads them.
+
+    Uses :func:`papermill.inspect_notebook` (what ``papermill --help-notebook``
+    prints), so a name is a parameter exactly when papermill sees it as one.
+    """
+    import papermill
+
+    return list(papermill.inspect_notebook(str(path)))
+
+
+def check_overrides(
+    lessons: Iterable[str | os.PathLike], overrides: Mapping[str, Any] | Iterable[str]
+) -> None:
+    """Refuse parameter names that none of ``lessons`` has, before anything runs.
+
+    ``python -m rnpa course run -p NAME=VALUE`` injects ``NAME`` into every lesson
+    it runs; papermill itself only warns about a name a notebook lacks, and the
+    lesson then runs its defaults. A name that at least one of the lessons has is
+    allowed (the others ignore it).
+
+    Parameters
+    ----------
+    lessons : list of paths
+        The notebooks to be run.
+    overrides : dict or list of str
+        The names to inject (a dict's keys).
+
+    Raises
+    ------
+    ValueError
+        One line: the unknown names, and each lesson's parameters.
+    """
+    paths = [Path(p) for p in lessons]
+    known = {p.name: lesson_parameters(p) for p in paths}
+    every = {name for names in known.values() for name in names}
+    unknown = [name for name in overrides if name not in every]
+    if unknown:
+        listing = "; ".join(
+            f"{name}: {', '.join(names) or '(none)'}" for name, names in known.items()
+        )
+        plural = "s" if len(unknown) > 1 else ""
+        raise ValueError(
+            f"unknown parameter{plural} {', '.join(unknown)}: no lesson run has "
+            f"{'them' if plural else 'it'}; the lessons' parameters are {listing}"
+        )
+
+
 def _run_lesson(
-    path: Path, out: Path | None, scratch: Path, parameters: Mapping[str, Any] | None,
-    kernel_name: str, inplace: bool, html: bool,
+    path: Path,
+    out: Path | None,
+    scratch: Path,
+    parameters: Mapping[str, Any] | None,
+    kernel_name: str,
+    inplace: bool,
+    html: bool,
 ) -> LessonRun:
     """Execute one lesson into ``out`` (or ``scratch`` when there is no site folder)."""
     executed = (out or scratch) / path.name
@@ -562,8 +708,16 @@ def _run_lesson(
         page = export_html(nb, out / (path.stem + ".html"), lesson_info(path).title)
     if failure is None:
         return LessonRun(path.name, "ok", seconds, notebook=kept, html=page)
-    return LessonRun(path.name, "failed", seconds, failure.cell, failure.line, failure.error,
-                     notebook=kept, html=page)
+    return LessonRun(
+        path.name,
+        "failed",
+        seconds,
+        failure.cell,
+        failure.line,
+        failure.error,
+        notebook=kept,
+        html=page,
+    )
 
 
 def format_runs(runs: Mapping[str, LessonRun], profile: str | None = None) -> str:
@@ -577,8 +731,9 @@ def format_runs(runs: Mapping[str, LessonRun], profile: str | None = None) -> st
     failed = sum(r.status == "failed" for r in runs.values())
     ran = sum(r.seconds is not None for r in runs.values())
     tail = f"{failed} of {ran} failed" if failed else f"{ran} ok"
-    lines.append(f"{'total':<{width}}  {total:7.0f}  {tail}"
-                 + (f" ({profile} profile)" if profile else ""))
+    lines.append(
+        f"{'total':<{width}}  {total:7.0f}  {tail}" + (f" ({profile} profile)" if profile else "")
+    )
     return "\n".join(lines)
 
 
@@ -652,7 +807,9 @@ SITE_TITLE = "Pre-activation and bottleneck residual networks: the course"
 
 
 def write_site(
-    out_dir: str | os.PathLike, lessons: list[LessonInfo], runs: Mapping[str, LessonRun],
+    out_dir: str | os.PathLike,
+    lessons: list[LessonInfo],
+    runs: Mapping[str, LessonRun],
     profile: str | None = None,
 ) -> Path:
     """Write ``out_dir/index.html``: every lesson in order, what it teaches, its time and status.
@@ -694,9 +851,12 @@ def write_site(
     )
     items = [_index_item(info, runs.get(info.name)) for info in lessons]
     page = _INDEX_TEMPLATE.substitute(
-        title=html.escape(SITE_TITLE), css=_INDEX_CSS, mathjax_config=_MATHJAX_CONFIG,
+        title=html.escape(SITE_TITLE),
+        css=_INDEX_CSS,
+        mathjax_config=_MATHJAX_CONFIG,
         mathjax_url=html.escape(HTMLExporter.mathjax_url.default_value),
-        summary=html.escape(summary), lessons="\n".join(items),
+        summary=html.escape(summary),
+        lessons="\n".join(items),
     )
     path = Path(out_dir) / "index.html"
     write_atomic(path, page)
@@ -724,9 +884,7 @@ def _index_item(info: LessonInfo, run: LessonRun | None) -> str:
     return (
         f'<li id="{html.escape(Path(info.name).stem)}"><h2>{title}</h2>\n'
         f'<p><span class="status {status_class}">{status}</span>{links}</p>\n'
-        f"<ul>{learn}</ul>\n"
-        + (f'<p class="time">{time_line}</p>' if time_line else "")
-        + "</li>"
+        f"<ul>{learn}</ul>\n" + (f'<p class="time">{time_line}</p>' if time_line else "") + "</li>"
     )
 
 
@@ -756,7 +914,8 @@ _VARIANT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
 def write_result(
-    path: str | os.PathLike | None, metrics: Mapping[str, Any],
+    path: str | os.PathLike | None,
+    metrics: Mapping[str, Any],
     history: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write an experiment job's metrics (and curves) as JSON, atomically; job notebooks call it.
@@ -914,8 +1073,9 @@ class SweepResult:
         rows = [header] + body
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         return "\n".join(
-            "  ".join([row[0].ljust(widths[0])]
-                      + [row[i].rjust(widths[i]) for i in range(1, len(row))])
+            "  ".join(
+                [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, len(row))]
+            )
             for row in rows
         )
 
@@ -1032,8 +1192,11 @@ def _sweep_jobs(
         raise ValueError(f"seeds must be >= 0, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds!r}")
-    jobs = [(name, seed, {**common, **variants[name], "SEED": seed})
-            for name in variants for seed in seeds]
+    jobs = [
+        (name, seed, {**common, **variants[name], "SEED": seed})
+        for name in variants
+        for seed in seeds
+    ]
     return jobs, profile
 
 
@@ -1060,7 +1223,12 @@ def _checked_parameters(params: Any, what: str) -> dict[str, Any]:
 
 
 def _sweep_job(
-    notebook: Path, out: Path, name: str, seed: int, params: dict[str, Any], profile: str,
+    notebook: Path,
+    out: Path,
+    name: str,
+    seed: int,
+    params: dict[str, Any],
+    profile: str,
     kernel_name: str,
 ) -> tuple[dict[str, Any], str]:
     """Run one job unless its result is cached; its record and the progress note."""
@@ -1072,8 +1240,9 @@ def _sweep_job(
     result_file.unlink(missing_ok=True)
     executed = out / f"{name}-seed{seed}.ipynb"
     start = time.perf_counter()
-    nb, failure = _execute(notebook, executed, {**params, "RESULT_FILE": str(result_file)},
-                           kernel_name)
+    nb, failure = _execute(
+        notebook, executed, {**params, "RESULT_FILE": str(result_file)}, kernel_name
+    )
     seconds = time.perf_counter() - start
     if failure is not None or nb is None:
         failure = failure or _Failure(None, "", "papermill wrote no notebook")
@@ -1109,81 +1278,6 @@ def _metrics_of(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in _RESULT_KEYS}
 
 
-# ----------------------------------------------------------------------------
-# the command line: python -m rnpa course badges|run
-# ----------------------------------------------------------------------------
-def _cmd_badges(args: argparse.Namespace) -> int:
-    changed = update_badges(args.notebooks, repo_url=args.url)
-    url = args.url or repository_url()
-    print(f"badges and install lines point at {url}; {len(changed)} notebook(s) changed")
-    for path in changed:
-        print(f"  {path}")
-    return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    parameters: dict[str, Any] = {}
-    for item in args.param or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name.isidentifier():
-            raise ValueError(f"-p must be NAME=VALUE with a Python name, got {item!r}")
-        try:
-            parameters[name] = json.loads(value)
-        except json.JSONDecodeError:
-            parameters[name] = value
-    if args.out is None and not args.inplace:
-        raise ValueError("give an output folder (--out DIR) or --inplace")
-    runs = run_course(
-        args.out, profile=args.profile, parameters=parameters or None,
-        notebooks_dir=args.notebooks, inplace=args.inplace, only=args.only,
-        html=args.html, check=False,
-    )
-    print(format_runs(runs, args.profile))
-    failed = [r for r in runs.values() if r.status == "failed"]
-    for run in failed:
-        print(f"FAILED: {run.failure_message()}")
-    if args.out is not None and args.html:
-        print(f"site: {Path(args.out) / 'index.html'}")
-    return 1 if failed else 0
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add ``course badges`` and ``course run`` to ``python -m rnpa``."""
-    course = subparsers.add_parser(
-        "course", help="run the lessons, update their Colab badges",
-        description="Run the course's notebooks, or update their Colab badges.",
-    )
-    sub = course.add_subparsers(dest="course_command", metavar="SUBCOMMAND")
-    sub.required = True
-
-    badges = sub.add_parser(
-        "badges", help="rewrite the Colab badges and install lines from pyproject's Repository URL"
-    )
-    badges.add_argument("--notebooks", default="notebooks", help="folder of the lessons")
-    badges.add_argument("--url", default=None, help="repository URL (default: the installed one)")
-    badges.set_defaults(func=_cmd_badges)
-
-    run = sub.add_parser(
-        "run", help="execute every lesson in order through papermill; write the course site",
-        description="Execute every lesson in order (also after one fails), print a table of "
-        "times and statuses, and write the executed notebooks, their HTML pages and index.html "
-        "into --out. Exit status 1 if a lesson failed.",
-    )
-    run.add_argument("--out", default=None, help="folder for the executed notebooks and the site")
-    run.add_argument("--profile", choices=PROFILES, default="full")
-    run.add_argument("--inplace", action="store_true",
-                     help="write the outputs back into the notebooks (the committed ones)")
-    run.add_argument("--no-html", dest="html", action="store_false",
-                     help="write no HTML pages and no index.html")
-    run.add_argument("--notebooks", default="notebooks", help="folder of the lessons")
-    run.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
-                     help="run only lessons whose names start with these (e.g. 01 03)")
-    run.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                     help="inject a parameter into every lesson (the value is parsed as JSON "
-                     "where it can be)")
-    run.set_defaults(func=_cmd_run)
-
-
 __all__ = [
     "PROFILES",
     "CourseRunError",
@@ -1196,12 +1290,16 @@ __all__ = [
     "export_html",
     "format_runs",
     "lesson_info",
+    "check_overrides",
+    "install_line",
+    "lesson_parameters",
     "pip_source",
     "profile",
-    "register_cli",
+    "release_ref",
     "repository_url",
     "run_course",
     "run_sweep",
+    "setup_cell",
     "update_badges",
     "write_result",
     "write_site",

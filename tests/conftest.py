@@ -16,6 +16,8 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: tests that took a second or more each (``--durations``, 2-core Xeon, 2026-12-01), by file;
 #: the tests that train or start processes carry ``@pytest.mark.slow`` in their own files
 SLOW_TESTS: dict[str, tuple[str, ...]] = {
+    "test_notebook.py": ("test_setup_notebook_prints_versions_and_device",),
+    "test_notebooks.py": ("test_checked_outputs_are_the_same_in_every_run",),
     "test_analysis.py": (
         "test_gradient_depth_pre_activation_versus_plain",
         "test_gradient_norms_one_finite_positive_value_per_unit",

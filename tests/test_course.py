@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from rnpa import course
-from rnpa.__main__ import main
+from rnpa.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FAKE_URL = "https://github.com/someone-else/my-fork"
 OLD_BADGE = (
@@ -24,15 +27,16 @@ def _lesson(path: Path, code: str = "print(1)") -> Path:
         nbformat.v4.new_markdown_cell(f"# A lesson\n\n{OLD_BADGE}\n\nTime: 1 minute."),
         nbformat.v4.new_code_cell(
             "import sys\n"
-            'RNPA_SOURCE = "rnpa @ git+https://github.com/old/place"  # set by course badges\n'
-            'if "google.colab" in sys.modules:\n'
-            "    pass\n"
+            'if "google.colab" in sys.modules:  # set by course badges\n'
+            '    %pip install -q "rnpa @ git+https://github.com/old/place@v0.0.1"\n'
         ),
         nbformat.v4.new_code_cell("X = 1", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(code),
     ]
     nb.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3", "language": "python"
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
     }
     nbformat.write(nb, path)
     return path
@@ -73,7 +77,19 @@ def test_colab_url_and_pip_source():
     assert course.colab_url(FAKE_URL + ".git", "notebooks/01_a.ipynb") == (
         "https://colab.research.google.com/github/someone-else/my-fork/blob/main/notebooks/01_a.ipynb"
     )
-    assert course.pip_source(FAKE_URL + "/") == "rnpa @ git+https://github.com/someone-else/my-fork"
+    assert course.pip_source(FAKE_URL + "/", "v1.2.3") == (
+        "rnpa @ git+https://github.com/someone-else/my-fork@v1.2.3"
+    )
+    version = re.search(r'__version__ = "([^"]+)"', (ROOT / "rnpa" / "_version.py").read_text())
+    assert course.release_ref() == f"v{version.group(1)}"
+    assert course.pip_source(FAKE_URL) == (
+        f"rnpa @ git+https://github.com/someone-else/my-fork@v{version.group(1)}"
+    )
+    assert course.install_line(FAKE_URL, "0a1b2c3") == (
+        '%pip install -q "rnpa @ git+https://github.com/someone-else/my-fork@0a1b2c3"'
+    )
+    with pytest.raises(ValueError, match="ref.*'main; rm'"):
+        course.pip_source(FAKE_URL, "main; rm")
     with pytest.raises(ValueError, match="repo_url.*gitlab"):
         course.colab_url("https://gitlab.com/a/b", "01_a.ipynb")
     with pytest.raises(TypeError, match="repo_url"):
@@ -97,9 +113,47 @@ def test_update_badges_rewrites_badge_and_install_line(tmp_path):
     )
     assert "old/place" not in first and "Time: 1 minute." in first
     setup = nb.cells[1].source
-    assert 'RNPA_SOURCE = "rnpa @ git+https://github.com/someone-else/my-fork"' in setup
-    assert "# set by course badges" in setup
+    ref = course.release_ref()
+    fork = "https://github.com/someone-else/my-fork"
+    assert f'    %pip install -q "rnpa @ git+{fork}@{ref}"' in setup
+    assert "# set by course badges" in setup and "old/place" not in setup
     assert nb.cells[3].source == "print(1)"
+
+
+def test_update_badges_pins_a_ref_and_reaches_solutions_and_jobs(tmp_path):
+    _lesson(tmp_path / "01_lesson.ipynb")
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "experiments").mkdir()
+    solution = _lesson(tmp_path / "solutions" / "ex01.ipynb")
+    job = tmp_path / "experiments" / "job.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A job, no badge"),
+        nbformat.v4.new_code_cell('    RNPA_SOURCE = "rnpa @ git+https://github.com/o/p"'),
+    ]
+    nbformat.write(nb, job)
+    changed = course.update_badges(tmp_path, repo_url=FAKE_URL, ref="abc1234")
+    assert sorted(changed) == sorted([tmp_path / "01_lesson.ipynb", solution, job])
+    text = solution.read_text()
+    assert (
+        "https://colab.research.google.com/github/someone-else/my-fork/blob/main/notebooks/"
+        "solutions/ex01.ipynb" in text
+    )
+    assert "my-fork@abc1234" in text
+    job_nb = nbformat.read(job, as_version=4)
+    assert job_nb.cells[1].source == (
+        '    RNPA_SOURCE = "rnpa @ git+https://github.com/someone-else/my-fork@abc1234"'
+    )
+    assert job_nb.cells[0].source == "# A job, no badge"
+
+
+def test_setup_cell_is_what_update_badges_keeps(tmp_path):
+    path = _lesson(tmp_path / "01_lesson.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = course.setup_cell("https://github.com/old/place", ref="v0.0.1")
+    nbformat.write(nb, path)
+    course.update_badges(tmp_path, repo_url=FAKE_URL)
+    assert nbformat.read(path, as_version=4).cells[1].source == course.setup_cell(FAKE_URL)
 
 
 def test_update_badges_is_idempotent(tmp_path):
@@ -127,6 +181,12 @@ def test_update_badges_refuses_a_lesson_without_badge(tmp_path):
     with pytest.raises(ValueError, match="02_bad.ipynb.*badge"):
         course.update_badges(tmp_path, repo_url=FAKE_URL)
     assert good.read_bytes() == before  # nothing written when one lesson is wrong
+    nb.cells[0].source = f"# badge again\n\n{OLD_BADGE}"
+    nb.cells[1].source = "import rnpa"
+    nbformat.write(nb, bad)
+    with pytest.raises(ValueError, match="02_bad.ipynb.*install line"):
+        course.update_badges(tmp_path, repo_url=FAKE_URL)
+    assert good.read_bytes() == before
     with pytest.raises(FileNotFoundError, match="notebooks_dir"):
         course.update_badges(tmp_path / "missing", repo_url=FAKE_URL)
 
@@ -138,10 +198,15 @@ def test_clean_notebook_drops_stderr_and_papermill_metadata():
     nb = {
         "metadata": {"papermill": {"duration": 3.0}, "kernelspec": {"name": "python3"}},
         "cells": [
-            {"cell_type": "code", "metadata": {"papermill": {}, "execution": {}, "tags": ["x"]},
-             "outputs": [{"output_type": "stream", "name": "stdout", "text": "kept"},
-                         {"output_type": "stream", "name": "stderr", "text": "absl noise"},
-                         {"output_type": "stream", "name": "stdout", "text": [" and", " joined"]}]},
+            {
+                "cell_type": "code",
+                "metadata": {"papermill": {}, "execution": {}, "tags": ["x"]},
+                "outputs": [
+                    {"output_type": "stream", "name": "stdout", "text": "kept"},
+                    {"output_type": "stream", "name": "stderr", "text": "absl noise"},
+                    {"output_type": "stream", "name": "stdout", "text": [" and", " joined"]},
+                ],
+            },
             {"cell_type": "markdown", "metadata": {"papermill": {}}, "source": "hi"},
         ],
     }
@@ -181,8 +246,9 @@ def test_run_course_executes_in_order_with_profile_and_parameters(tmp_path, monk
 def test_run_course_only_and_inplace(tmp_path):
     _lesson(tmp_path / "01_a.ipynb", "print('ran a')")
     b = _lesson(tmp_path / "02_b.ipynb", "print('ran b')")
-    seconds = course.run_course(None, profile="quick", notebooks_dir=tmp_path, inplace=True,
-                                only=["02"])
+    seconds = course.run_course(
+        None, profile="quick", notebooks_dir=tmp_path, inplace=True, only=["02"]
+    )
     assert list(seconds) == ["02_b.ipynb"]
     nb = json.loads(b.read_text())
     assert "".join(nb["cells"][-1]["outputs"][0]["text"]) == "ran b\n"
@@ -213,14 +279,151 @@ def test_cli_course_badges(tmp_path, capsys):
 
 def test_cli_course_run(tmp_path, capsys):
     _lesson(tmp_path / "01_a.ipynb", "print('X is', X)")
-    status = main(["course", "run", "--notebooks", str(tmp_path), "--out", str(tmp_path / "o"),
-                   "--profile", "quick", "-p", "X=[1, 2]"])
+    status = main(
+        [
+            "course",
+            "run",
+            "--notebooks",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--profile",
+            "quick",
+            "-p",
+            "X=[1, 2]",
+        ]
+    )
     assert status == 0
     nb = nbformat.read(tmp_path / "o" / "01_a.ipynb", as_version=4)
     assert nb.cells[-1].outputs[0]["text"] == "X is [1, 2]\n"
     assert "01_a.ipynb" in capsys.readouterr().out
     assert main(["course", "run", "--notebooks", str(tmp_path), "-p", "1X=2"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------
+# -p NAME=VALUE: a name no lesson has is refused; a bad value fails in the apply cell
+# ----------------------------------------------------------------------------
+APPLY = (
+    "P = rnpa.notebook_parameters(globals(), rules=dict(EPOCHS='int >= 1', DEPTH='depth 6n+2'),\n"
+    "                             defaults=dict(EPOCHS=10, DEPTH=20),\n"
+    "                             quick=dict(EPOCHS=1, DEPTH=8))"
+)
+
+
+def _parameterised(path: Path, extra: str = "") -> Path:
+    """A lesson with a literal parameters cell and the apply cell of the course's convention."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# A lesson\n\n{OLD_BADGE}"),
+        nbformat.v4.new_code_cell("import rnpa"),
+        nbformat.v4.new_code_cell(
+            'PROFILE = "auto"  # "auto", "full" or "quick"\n'
+            "EPOCHS = 10  # training epochs (quick: 1)\n"
+            "DEPTH = 20  # weighted layers (quick: 8)\n" + extra,
+            metadata={"tags": ["parameters"]},
+        ),
+        nbformat.v4.new_code_cell(APPLY),
+        nbformat.v4.new_code_cell("print('ran with', PROFILE, EPOCHS, DEPTH)"),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+def test_check_overrides_reads_the_parameters_as_papermill_does(tmp_path):
+    a = _parameterised(tmp_path / "01_a.ipynb")
+    b = _parameterised(tmp_path / "02_b.ipynb", extra="SEEDS = [0, 1]  # seeds\n")
+    assert course.lesson_parameters(b) == ["PROFILE", "EPOCHS", "DEPTH", "SEEDS"]
+    course.check_overrides([a, b], {"EPOCHS": 3, "SEEDS": [1]})  # SEEDS: one lesson has it
+    with pytest.raises(ValueError) as err:
+        course.check_overrides([a, b], {"EPOCHZ": 3, "DEPTH": 8, "SEED": 1})
+    assert str(err.value) == (
+        "unknown parameters EPOCHZ, SEED: no lesson run has them; the lessons' parameters are "
+        "01_a.ipynb: PROFILE, EPOCHS, DEPTH; 02_b.ipynb: PROFILE, EPOCHS, DEPTH, SEEDS"
+    )
+    with pytest.raises(ValueError, match="unknown parameter SEEDS: no lesson run has it"):
+        course.check_overrides([a], ["SEEDS"])
+
+
+def test_cli_refuses_an_unknown_parameter_before_running(tmp_path, capsys):
+    _parameterised(tmp_path / "01_a.ipynb")
+    _parameterised(tmp_path / "02_b.ipynb", extra="SEEDS = [0, 1]  # seeds\n")
+    out = tmp_path / "out"
+    status = main(
+        [
+            "course",
+            "run",
+            "--notebooks",
+            str(tmp_path),
+            "--out",
+            str(out),
+            "--only",
+            "01",
+            "-p",
+            "SEEDS=[1]",
+        ]
+    )
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "rnpa course: error: unknown parameter SEEDS: no lesson run has it; the "
+        "lessons' parameters are 01_a.ipynb: PROFILE, EPOCHS, DEPTH"
+    )
+    assert not out.exists()  # nothing ran
+
+
+def test_an_injected_value_wins_over_the_quick_profile_even_at_its_default(tmp_path):
+    _parameterised(tmp_path / "01_a.ipynb")
+    course.run_course(
+        tmp_path / "o",
+        profile="quick",
+        parameters={"EPOCHS": 10},
+        notebooks_dir=tmp_path,
+        html=False,
+    )
+    nb = nbformat.read(tmp_path / "o" / "01_a.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "profile quick: EPOCHS=10 (set), DEPTH=8 (quick)" in printed
+    assert "ran with quick 10 8" in printed
+
+
+@pytest.mark.parametrize(
+    "param, message",
+    [
+        ("EPOCHS=-1", "EPOCHS must be an int >= 1, got -1"),
+        ("EPOCHS=abc", "EPOCHS must be an int >= 1, got 'abc'"),
+        ("DEPTH=-1", "DEPTH must be a depth 6n+2 with n >= 1 (8, 14, 20, 26, ...), got -1"),
+        ("PROFILE=fast", "PROFILE must be one of 'auto', 'full', 'quick'"),
+    ],
+)
+def test_a_bad_value_fails_in_the_apply_cell_with_one_line(tmp_path, capsys, param, message):
+    _parameterised(tmp_path / "01_a.ipynb")
+    status = main(
+        [
+            "course",
+            "run",
+            "--notebooks",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--no-html",
+            "-p",
+            param,
+        ]
+    )
+    assert status == 1
+    failed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 1
+    assert failed[0].startswith("FAILED: 01_a.ipynb failed at cell 3 (")  # the apply cell
+    assert "P = rnpa.notebook_parameters(globals(), rules=dict(" in failed[0]
+    assert f"ValueError: {message}" in failed[0]
+    nb = nbformat.read(tmp_path / "o" / "01_a.ipynb", as_version=4)
+    assert nb.cells[-1].outputs == []  # the lesson itself never ran
 
 
 # ----------------------------------------------------------------------------
@@ -234,8 +437,11 @@ def _site_lesson(path: Path, title: str, first_cell_rest: str, *code: str) -> Pa
         *[nbformat.v4.new_code_cell(c) for c in code],
         nbformat.v4.new_markdown_cell("Next: [the next lesson](02_fails.ipynb)"),
     ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -255,16 +461,41 @@ def site(tmp_path_factory):
     src = tmp_path_factory.mktemp("lessons")
     out = src.parent / (src.name + "-site")
     _site_lesson(src / "01_first.ipynb", "Lesson 1: first <steps>", LEARN_1, "print('one', X)")
-    _site_lesson(src / "02_fails.ipynb", "Lesson 2: a failure", "It fails.",
-                 "print('before')", "y = 1\nraise ValueError('boom in lesson 2')",
-                 "print('never')")
-    _site_lesson(src / "03_third.ipynb", "Lesson 3: after the failure",
-                 "Only a first paragraph here.\n\nAnd a second one.", "print('three')")
+    _site_lesson(
+        src / "02_fails.ipynb",
+        "Lesson 2: a failure",
+        "It fails.",
+        "print('before')",
+        "y = 1\nraise ValueError('boom in lesson 2')",
+        "print('never')",
+    )
+    _site_lesson(
+        src / "03_third.ipynb",
+        "Lesson 3: after the failure",
+        "Only a first paragraph here.\n\nAnd a second one.",
+        "print('three')",
+    )
     _site_lesson(src / "04_skipped.ipynb", "Lesson 4: not run", "Skipped.", "print('four')")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        status = main(["course", "run", "--notebooks", str(src), "--out", str(out),
-                       "--profile", "quick", "-p", "X=2", "--only", "01", "02", "03"])
+        status = main(
+            [
+                "course",
+                "run",
+                "--notebooks",
+                str(src),
+                "--out",
+                str(out),
+                "--profile",
+                "quick",
+                "-p",
+                "X=2",
+                "--only",
+                "01",
+                "02",
+                "03",
+            ]
+        )
     return status, stdout.getvalue(), out
 
 
@@ -289,8 +520,9 @@ def test_a_failing_lesson_fails_the_command_and_names_the_cell(site):
     status, printed, _ = site
     assert status == 1
     # the fixture's cell 3 is the raising one (papermill counts its injected cell too)
-    assert ("FAILED: 02_fails.ipynb failed at cell 3 ('y = 1'): ValueError: boom in lesson 2"
-            in printed)
+    assert (
+        "FAILED: 02_fails.ipynb failed at cell 3 ('y = 1'): ValueError: boom in lesson 2" in printed
+    )
     table = {line.split()[0]: line for line in printed.splitlines() if line.startswith("0")}
     assert list(table) == ["01_first.ipynb", "02_fails.ipynb", "03_third.ipynb"]
     assert table["01_first.ipynb"].endswith(" ok")
@@ -348,8 +580,11 @@ def test_the_site_index_shows_what_each_lesson_teaches_its_time_and_status(site)
 
 def test_run_course_raises_after_a_failed_lesson(tmp_path):
     _lesson(tmp_path / "01_bad.ipynb", "1 / 0")
-    with pytest.raises(course.CourseRunError, match=r"01_bad.ipynb failed at cell 3 "
-                       r"\('1 / 0'\): ZeroDivisionError") as info:
+    with pytest.raises(
+        course.CourseRunError,
+        match=r"01_bad.ipynb failed at cell 3 "
+        r"\('1 / 0'\): ZeroDivisionError",
+    ) as info:
         course.run_course(tmp_path / "o", profile="quick", notebooks_dir=tmp_path, html=False)
     assert info.value.runs["01_bad.ipynb"].status == "failed"
     assert (tmp_path / "o" / "01_bad.ipynb").exists()
@@ -363,7 +598,7 @@ def test_lesson_info_of_the_real_lessons():
         info = course.lesson_info(path)
         assert info.title.startswith("Lesson "), path.name
         assert len(info.learn) >= 2 and all(info.learn), path.name
-        assert info.time_needed.startswith("on a CPU"), path.name
+        assert "CPU" in info.time_needed and "full" in info.time_needed, path.name
 
 
 # ----------------------------------------------------------------------------
@@ -373,8 +608,9 @@ def test_write_result_writes_checked_numbers(tmp_path):
     import numpy as np
 
     path = tmp_path / "r" / "a-seed1.json"
-    record = course.write_result(path, {"acc": np.float32(0.5), "n": 3},
-                                 history={"loss": np.array([2.0, 1.0])})
+    record = course.write_result(
+        path, {"acc": np.float32(0.5), "n": 3}, history={"loss": np.array([2.0, 1.0])}
+    )
     assert record == {"acc": 0.5, "n": 3.0, "history": {"loss": [2.0, 1.0]}}
     assert json.loads(path.read_text()) == record
     assert course.write_result(None, {"acc": 1}) == {"acc": 1.0}
@@ -410,8 +646,11 @@ def _job_notebook(path: Path) -> Path:
             "                         history={'loss': [float(SEED), SEED / 2]})"
         ),
     ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
@@ -433,8 +672,11 @@ def sweep(tmp_path_factory):
     for _ in range(2):
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
-            results.append(course.run_sweep(job, VARIANTS, [1, 2], root / "out", common=common,
-                                            profile="quick"))
+            results.append(
+                course.run_sweep(
+                    job, VARIANTS, [1, 2], root / "out", common=common, profile="quick"
+                )
+            )
         printed.append(stdout.getvalue())
     return root, job, common, results, printed
 
@@ -442,7 +684,10 @@ def sweep(tmp_path_factory):
 def test_sweep_two_variants_by_two_seeds(sweep):
     root, _, _, (result, _), (printed, _) = sweep
     assert [(r["variant"], r["seed"]) for r in result.rows] == [
-        ("a", 1), ("a", 2), ("b", 1), ("b", 2)
+        ("a", 1),
+        ("a", 2),
+        ("b", 1),
+        ("b", 2),
     ]
     assert [r["metric"] for r in result.rows] == [10.0, 20.0, 11.0, 21.0]
     assert all(r["quick"] == 1.0 for r in result.rows)  # the job kernels got the profile
@@ -456,15 +701,17 @@ def test_sweep_two_variants_by_two_seeds(sweep):
     assert summary[1]["half_mean"] == pytest.approx(0.75)
     assert summary[1]["half_std"] == pytest.approx(0.5 / 2**0.5)
     assert [s["n"] for s in summary] == [2, 2]
-    assert set(summary[0]) == {"variant", "metric_mean", "metric_std", "half_mean", "half_std",
-                               "n"}
+    assert set(summary[0]) == {"variant", "metric_mean", "metric_std", "half_mean", "half_std", "n"}
     lines = printed.splitlines()
     assert len(lines) == 4 and lines[0].startswith("[1/4] a seed 1: ") and lines[0].endswith(" s")
     executed = nbformat.read(root / "out" / "b-seed2.ipynb", as_version=4)
     assert "papermill" not in executed.metadata
     saved = json.loads((root / "out" / "b-seed2.json").read_text())
-    assert saved["parameters"] == {"COUNTER": str(root / "counter.txt"), "VARIANT_PARAM": "b",
-                                   "SEED": 2}
+    assert saved["parameters"] == {
+        "COUNTER": str(root / "counter.txt"),
+        "VARIANT_PARAM": "b",
+        "SEED": 2,
+    }
     assert saved["profile"] == "quick"
 
 
@@ -484,8 +731,10 @@ def test_sweep_second_run_is_cached(sweep):
     root, _, _, (first, second), (_, printed) = sweep
     assert (root / "counter.txt").read_text().split("\n")[:-1] == ["a 1", "a 2", "b 1", "b 2"]
     assert printed.splitlines() == [
-        "[1/4] a seed 1: cached", "[2/4] a seed 2: cached",
-        "[3/4] b seed 1: cached", "[4/4] b seed 2: cached",
+        "[1/4] a seed 1: cached",
+        "[2/4] a seed 2: cached",
+        "[3/4] b seed 1: cached",
+        "[4/4] b seed 2: cached",
     ]
     assert second.rows == first.rows and second.histories == first.histories
 
@@ -498,8 +747,9 @@ def test_sweep_reruns_a_job_whose_parameters_changed(sweep, tmp_path):
     shutil.copytree(root / "out", moved)  # the cache does not depend on the folder's place
     before = (root / "counter.txt").read_text()
     variants = {"a": VARIANTS["a"], "b": {"VARIANT_PARAM": "b", "FAIL": False}}
-    result = course.run_sweep(job, variants, [1], moved, common=common, profile="quick",
-                              progress=False)
+    result = course.run_sweep(
+        job, variants, [1], moved, common=common, profile="quick", progress=False
+    )
     assert (root / "counter.txt").read_text() == before + "b 1\n"  # only b re-ran
     assert [r["metric"] for r in result.rows] == [10.0, 11.0]
     assert json.loads((moved / "b-seed1.json").read_text())["parameters"]["FAIL"] is False
@@ -508,8 +758,9 @@ def test_sweep_reruns_a_job_whose_parameters_changed(sweep, tmp_path):
 def test_sweep_failing_job_names_variant_seed_and_cell(tmp_path):
     job = _job_notebook(tmp_path / "job.ipynb")
     with pytest.raises(RuntimeError) as info:
-        course.run_sweep(job, {"bad": {"FAIL": True}}, [3], tmp_path / "out", profile="quick",
-                         progress=False)
+        course.run_sweep(
+            job, {"bad": {"FAIL": True}}, [3], tmp_path / "out", profile="quick", progress=False
+        )
     message = str(info.value)
     kept = tmp_path / "out" / "bad-seed3.ipynb"
     assert message == (
@@ -540,8 +791,9 @@ def test_sweep_failing_job_names_variant_seed_and_cell(tmp_path):
         ({"a": {"1X": 1}}, [1], None, ValueError, "Python names.*'1X'"),
     ],
 )
-def test_sweep_rejects_bad_arguments_before_running(tmp_path, variants, seeds, common, error,
-                                                    match):
+def test_sweep_rejects_bad_arguments_before_running(
+    tmp_path, variants, seeds, common, error, match
+):
     job = _job_notebook(tmp_path / "job.ipynb")
     with pytest.raises(error, match=match):
         course.run_sweep(job, variants, seeds, tmp_path / "out", common=common, profile="quick")
@@ -559,8 +811,10 @@ def test_sweep_rejects_a_missing_notebook_and_a_bad_profile(tmp_path):
 
 def test_summary_with_one_seed_has_zero_std():
     result = course.SweepResult(
-        rows=[{"variant": "pre", "seed": 0, "acc": 0.5},
-              {"variant": "post", "seed": 0, "acc": 0.25}],
+        rows=[
+            {"variant": "pre", "seed": 0, "acc": 0.5},
+            {"variant": "post", "seed": 0, "acc": 0.25},
+        ],
         variants=("pre", "post"),
     )
     assert result.summary() == [
@@ -568,5 +822,9 @@ def test_summary_with_one_seed_has_zero_std():
         {"variant": "post", "acc_mean": 0.25, "acc_std": 0.0, "n": 1},
     ]
     assert result.format_table(percent="acc").splitlines()[2].split() == [
-        "post", "25.0", "±", "0.000", "1"
+        "post",
+        "25.0",
+        "±",
+        "0.000",
+        "1",
     ]
