@@ -17,7 +17,6 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 #: the tests that train or start processes carry ``@pytest.mark.slow`` in their own files
 SLOW_TESTS: dict[str, tuple[str, ...]] = {
     "test_notebook.py": ("test_setup_notebook_prints_versions_and_device",),
-    "test_notebooks.py": ("test_checked_outputs_are_the_same_in_every_run",),
     "test_analysis.py": (
         "test_gradient_depth_pre_activation_versus_plain",
         "test_gradient_norms_one_finite_positive_value_per_unit",
@@ -90,7 +89,10 @@ SLOW_TESTS: dict[str, tuple[str, ...]] = {
         "test_pretrained_flowers32_weights",
         "test_weights_of_another_architecture_are_refused_with_the_layer_named",
     ),
-    "test_notebooks.py": ("test_papermill_injects_parameters_that_take_effect",),
+    "test_notebooks.py": (
+        "test_checked_outputs_are_the_same_in_every_run",
+        "test_papermill_injects_parameters_that_take_effect",
+    ),
     "test_packaging.py": (
         "test_the_test_extra_installs_everything_the_tests_import",
         "test_wheel_ships_the_data_with_its_license",
