@@ -123,10 +123,14 @@ class UnitKind:
 #: on the 3x3 convolution: rnpa's choice, the one timm's resnetv2 makes too (its docstring notes
 #: that the authors' resnet-pre-act.lua differs there). Add a kind here and every builder takes it.
 UNIT_KINDS: dict[str, UnitKind] = {
-    "bottleneck": UnitKind("bottleneck", kernels=(1, 3, 1), stride_at=1, expansion=4,
-                           filters_doc="[bottleneck, bottleneck, out]"),
-    "basic": UnitKind("basic", kernels=(3, 3), stride_at=0, expansion=1,
-                      filters_doc="[out, out]"),
+    "bottleneck": UnitKind(
+        "bottleneck",
+        kernels=(1, 3, 1),
+        stride_at=1,
+        expansion=4,
+        filters_doc="[bottleneck, bottleneck, out]",
+    ),
+    "basic": UnitKind("basic", kernels=(3, 3), stride_at=0, expansion=1, filters_doc="[out, out]"),
 }
 KINDS = tuple(UNIT_KINDS)
 
@@ -174,9 +178,7 @@ _NO_PART = re.compile(
     rf"^(?P<role>{'|'.join(sorted((r for r, p in ROLES.items() if not p), key=len, reverse=True))})"
     r"(?P<label>.+)$"
 )
-_WITH_PART = re.compile(
-    rf"^(?P<role>bn|relu|conv)(?P<label>.+?)(?P<part>{OUT}|[{PARTS}])$"
-)
+_WITH_PART = re.compile(rf"^(?P<role>bn|relu|conv)(?P<label>.+?)(?P<part>{OUT}|[{PARTS}])$")
 
 
 def _check_label(label: Any) -> str:
@@ -280,8 +282,7 @@ def _channels(x: Any, name: str = "input_tensor") -> int:
     shape = getattr(x, "shape", None)
     if shape is None or len(shape) != 4:
         raise ValueError(
-            f"{name} must be a 4-D tensor (batch, height, width, channels), "
-            f"got shape {shape!r}"
+            f"{name} must be a 4-D tensor (batch, height, width, channels), got shape {shape!r}"
         )
     if shape[-1] is None:
         raise ValueError(f"{name} must have a known number of channels, got shape {shape!r}")

@@ -104,11 +104,20 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     Nothing is saved after ``nan_stop`` stopped the run.
     """
 
-    def __init__(self, path: Path, monitor: str = "val_accuracy",
-                 initial_value_threshold: float | None = None,
-                 nan_stop: StopOnNaN | None = None) -> None:
-        super().__init__(str(path), monitor=monitor, mode="max" if "acc" in monitor else "min",
-                         save_best_only=True, initial_value_threshold=initial_value_threshold)
+    def __init__(
+        self,
+        path: Path,
+        monitor: str = "val_accuracy",
+        initial_value_threshold: float | None = None,
+        nan_stop: StopOnNaN | None = None,
+    ) -> None:
+        super().__init__(
+            str(path),
+            monitor=monitor,
+            mode="max" if "acc" in monitor else "min",
+            save_best_only=True,
+            initial_value_threshold=initial_value_threshold,
+        )
         self.nan_stop = nan_stop
 
     def _save_model(self, epoch: int, batch: Any, logs: dict | None) -> None:
@@ -215,9 +224,11 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             aside = backup.with_name(f"{backup.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
             backup.rename(aside)
             detail = " ".join(str(err).split())[:160]
-            warnings.warn(f"the backup in {backup} cannot be read ({type(err).__name__}: "
-                          f"{detail}); set aside as {aside.name}, training starts from epoch 1",
-                          stacklevel=2)
+            warnings.warn(
+                f"the backup in {backup} cannot be read ({type(err).__name__}: "
+                f"{detail}); set aside as {aside.name}, training starts from epoch 1",
+                stacklevel=2,
+            )
         self._trim_log()
 
 

@@ -30,8 +30,10 @@ PROG = "rnpa"
 #: the networks ``--model`` takes: ``rnpa.models.list_models()``, written out here because
 #: importing the models imports TensorFlow, and ``--help`` should not wait for it (a test
 #: checks that the two agree)
-MODEL_NAMES = ("resnetpreact, preact_resnet<depth>, resnet<depth>, resnet_original<depth>, "
-               "plain<depth>, cifar_resnet<depth>")
+MODEL_NAMES = (
+    "resnetpreact, preact_resnet<depth>, resnet<depth>, resnet_original<depth>, "
+    "plain<depth>, cifar_resnet<depth>"
+)
 
 
 #: lines TensorFlow's C++ code writes to the process's stderr whatever TF_CPP_MIN_LOG_LEVEL
@@ -110,9 +112,13 @@ def _positive_float(text: str) -> float:
 
 def _parser(sub: Any, name: str, help: str, description: str, example: str) -> Any:
     """A sub-command parser with a description and one example, as every command has."""
-    return sub.add_parser(name, help=help, description=description,
-                          epilog=f"example: {example}",
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=f"example: {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -121,21 +127,46 @@ def _parser(sub: Any, name: str, help: str, description: str, example: str) -> A
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     from rnpa.datasets import DATASETS
 
-    p.add_argument("--data", default="flowers32", metavar="NAME",
-                   help=f"dataset: {', '.join(DATASETS)} (default: %(default)s)")
-    p.add_argument("--dir", default=None, metavar="FOLDER",
-                   help="with --data folder: a folder with one sub-folder of images per class")
-    p.add_argument("--image-size", type=_positive_int, default=None, metavar="N",
-                   help="resize images to NxN (default: 32 for flowers/folder, stored size else)")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                   help="use at most N images per split (a quick check)")
+    p.add_argument(
+        "--data",
+        default="flowers32",
+        metavar="NAME",
+        help=f"dataset: {', '.join(DATASETS)} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--dir",
+        default=None,
+        metavar="FOLDER",
+        help="with --data folder: a folder with one sub-folder of images per class",
+    )
+    p.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="resize images to NxN (default: 32 for flowers/folder, stored size else)",
+    )
+    p.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="use at most N images per split (a quick check)",
+    )
 
 
 def _load_data(args: argparse.Namespace, batch_size: int, augment: str, seed: int) -> Any:
     from rnpa.data import load
 
-    return load(args.data, batch_size=batch_size, image_size=args.image_size, augment=augment,
-                directory=args.dir, seed=seed, limit=args.limit)
+    return load(
+        args.data,
+        batch_size=batch_size,
+        image_size=args.image_size,
+        augment=augment,
+        directory=args.dir,
+        seed=seed,
+        limit=args.limit,
+    )
 
 
 def _default_out(args: argparse.Namespace, recipe: Any) -> str:
@@ -147,8 +178,13 @@ def _default_out(args: argparse.Namespace, recipe: Any) -> str:
     if args.num_stages is not None:
         parts.append(f"stages{args.num_stages}")
     parts.append(recipe.name)
-    for flag, value in (("b", args.batch_size), ("lr", args.lr), ("img", args.image_size),
-                        ("limit", args.limit), ("steps", args.steps_per_epoch)):
+    for flag, value in (
+        ("b", args.batch_size),
+        ("lr", args.lr),
+        ("img", args.image_size),
+        ("limit", args.limit),
+        ("steps", args.steps_per_epoch),
+    ):
         if value is not None:
             parts.append(f"{flag}{value:g}" if isinstance(value, float) else f"{flag}{value}")
     if args.seed:
@@ -161,8 +197,9 @@ def _default_out(args: argparse.Namespace, recipe: Any) -> str:
 def _recipe(args: argparse.Namespace) -> Any:
     from rnpa.recipes import get_recipe
 
-    return get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size,
-                      learning_rate=args.lr)
+    return get_recipe(
+        args.recipe, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr
+    )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -187,18 +224,37 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"{PROG} train: error: {err}", file=sys.stderr)
         return 1
     kwargs = {} if args.num_stages is None else {"num_stages": args.num_stages}
-    model = models.build_model(args.model, input_shape=data.image_shape,
-                               num_classes=data.num_classes, reg=recipe.reg, **kwargs)
-    print(f"training {args.model} ({model.count_params():,} parameters) on {data.name} "
-          f"({data.sizes['train']} images) with recipe {recipe.name!r}: {recipe.epochs} epochs, "
-          f"batch {recipe.batch_size}, writing to {out}/", flush=True)
+    model = models.build_model(
+        args.model,
+        input_shape=data.image_shape,
+        num_classes=data.num_classes,
+        reg=recipe.reg,
+        **kwargs,
+    )
+    print(
+        f"training {args.model} ({model.count_params():,} parameters) on {data.name} "
+        f"({data.sizes['train']} images) with recipe {recipe.name!r}: {recipe.epochs} epochs, "
+        f"batch {recipe.batch_size}, writing to {out}/",
+        flush=True,
+    )
     try:
-        result = train.fit(model, data, recipe, out, steps_per_epoch=args.steps_per_epoch,
-                           strategy=strategy, resume=args.resume, overwrite=args.overwrite,
-                           tensorboard=args.tensorboard, verbose=args.verbose)
+        result = train.fit(
+            model,
+            data,
+            recipe,
+            out,
+            steps_per_epoch=args.steps_per_epoch,
+            strategy=strategy,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            tensorboard=args.tensorboard,
+            verbose=args.verbose,
+        )
     except KeyboardInterrupt:
-        print(f"\ninterrupted: run the same command again to resume from {out}/backup",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted: run the same command again to resume from {out}/backup",
+            file=sys.stderr,
+        )
         return 130
     if result.nan_stop is not None:
         return 1
@@ -207,8 +263,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _, chief, _ = train.worker_role(strategy if not isinstance(strategy, str) else None)
     tested = evaluate(model, data, "test", tta_flip=recipe.tta_flip)
     tta = " (with flipped copies)" if recipe.tta_flip else ""
-    saved = (f"; saved {out / 'final.keras'} and {out / 'best.keras'} (best validation accuracy)"
-             if chief else "")
+    saved = (
+        f"; saved {out / 'final.keras'} and {out / 'best.keras'} (best validation accuracy)"
+        if chief
+        else ""
+    )
     print(f"test accuracy{tta}: {tested.accuracy:.2%}{saved}")
     return 0
 
@@ -232,7 +291,9 @@ def _add_train(sub: Any) -> None:
     from rnpa.recipes import RECIPES
 
     p = _parser(
-        sub, "train", "train a network on a dataset with a recipe",
+        sub,
+        "train",
+        "train a network on a dataset with a recipe",
         "Train a network with a named recipe. Writes best.keras, final.keras, log.csv and\n"
         "recipe.json (and TensorBoard logs with --tensorboard) into --out. Run the same command\n"
         "again to resume an interrupted run from its last finished epoch; a complete run is left\n"
@@ -241,53 +302,123 @@ def _add_train(sub: Any) -> None:
         f"{PROG} train --recipe default --epochs 40 --out runs/flowers",
     )
     _add_data_args(p)
-    p.add_argument("--model", default="resnetpreact", metavar="NAME",
-                   help=f"network: {MODEL_NAMES} (default: %(default)s)")
-    p.add_argument("--num-stages", type=_positive_int, default=None, metavar="N",
-                   help="resnetpreact: number of residual units, 1 or more (default 5)")
-    p.add_argument("--recipe", default="default", metavar="NAME",
-                   help=f"training recipe: {', '.join(RECIPES)} (default: %(default)s)")
-    p.add_argument("--print-recipe", action="store_true",
-                   help="print the recipe's fields (with --epochs, --batch-size, --lr applied) "
-                   "as JSON and exit")
-    p.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
-                   help="number of epochs (default: the recipe's)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
-                   help="images per batch (default: the recipe's)")
-    p.add_argument("--lr", type=_positive_float, default=None, metavar="RATE",
-                   help="peak learning rate (default: the recipe's)")
-    p.add_argument("--steps-per-epoch", type=_positive_int, default=None, metavar="N",
-                   help="batches per epoch (default: one pass over the training images)")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="output folder (default: runs/<data>-<model>-<recipe> plus the options "
-                   "that change the run)")
-    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="continue an interrupted run in --out (default: on); --no-resume "
-                   "starts the same run over")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace another run that --out holds (refused without it)")
+    p.add_argument(
+        "--model",
+        default="resnetpreact",
+        metavar="NAME",
+        help=f"network: {MODEL_NAMES} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--num-stages",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="resnetpreact: number of residual units, 1 or more (default 5)",
+    )
+    p.add_argument(
+        "--recipe",
+        default="default",
+        metavar="NAME",
+        help=f"training recipe: {', '.join(RECIPES)} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--print-recipe",
+        action="store_true",
+        help="print the recipe's fields (with --epochs, --batch-size, --lr applied) "
+        "as JSON and exit",
+    )
+    p.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="number of epochs (default: the recipe's)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="images per batch (default: the recipe's)",
+    )
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        metavar="RATE",
+        help="peak learning rate (default: the recipe's)",
+    )
+    p.add_argument(
+        "--steps-per-epoch",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="batches per epoch (default: one pass over the training images)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="output folder (default: runs/<data>-<model>-<recipe> plus the options "
+        "that change the run)",
+    )
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue an interrupted run in --out (default: on); --no-resume "
+        "starts the same run over",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace another run that --out holds (refused without it)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
-                   help="tf.distribute strategy (default: %(default)s)")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="tf.distribute strategy (default: %(default)s)",
+    )
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                   help="0 silent, 1 progress bar, 2 one line per epoch (default: %(default)s)")
+    p.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=(0, 1, 2),
+        help="0 silent, 1 progress bar, 2 one line per epoch (default: %(default)s)",
+    )
     p.set_defaults(func=_cmd_train)
 
     e = _parser(
-        sub, "evaluate", "accuracy, per-class accuracy and confusion matrix of a saved model",
+        sub,
+        "evaluate",
+        "accuracy, per-class accuracy and confusion matrix of a saved model",
         "Evaluate a saved .keras model on a split of a dataset: accuracy, per-class accuracy\n"
         "and the confusion matrix. The data must be normalised as in training (the same --data).",
         f"{PROG} evaluate runs/flowers/best.keras --split test --tta",
     )
     e.add_argument("model", metavar="MODEL.keras", help="a model saved by train")
     _add_data_args(e)
-    e.add_argument("--split", default="test", choices=("train", "val", "test"),
-                   help="split to evaluate (default: %(default)s)")
-    e.add_argument("--batch-size", type=_positive_int, default=256, metavar="N",
-                   help="images per batch (default: %(default)s)")
-    e.add_argument("--tta", action="store_true",
-                   help="average predictions over each image and its mirror image")
+    e.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test"),
+        help="split to evaluate (default: %(default)s)",
+    )
+    e.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=256,
+        metavar="N",
+        help="images per batch (default: %(default)s)",
+    )
+    e.add_argument(
+        "--tta",
+        action="store_true",
+        help="average predictions over each image and its mirror image",
+    )
     e.set_defaults(func=_cmd_evaluate)
 
 
@@ -304,14 +435,21 @@ def _cmd_diagrams(args: argparse.Namespace) -> int:
 
 def _add_diagrams(sub: Any) -> None:
     p = _parser(
-        sub, "diagrams", "draw the course's diagrams as PNG and SVG",
+        sub,
+        "diagrams",
+        "draw the course's diagrams as PNG and SVG",
         "Draw the course's diagrams (the units, the bottleneck, the network, the gradient\n"
         "highway, plain against residual) as PNG and SVG files into OUT_DIR and print their\n"
         "paths. Drawing the same diagrams again writes the same bytes.",
         f"{PROG} diagrams images/",
     )
-    p.add_argument("out_dir", nargs="?", default="images", metavar="OUT_DIR",
-                   help="directory for the files (default: images)")
+    p.add_argument(
+        "out_dir",
+        nargs="?",
+        default="images",
+        metavar="OUT_DIR",
+        help="directory for the files (default: images)",
+    )
     p.set_defaults(func=_cmd_diagrams)
 
 
@@ -350,9 +488,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.out is None and not args.inplace:
         raise ValueError("give an output folder (--out DIR) or --inplace")
     runs = course.run_course(
-        args.out, profile=args.profile, parameters=parameters or None,
-        notebooks_dir=args.notebooks, inplace=args.inplace, only=args.only,
-        html=args.html, check=False,
+        args.out,
+        profile=args.profile,
+        parameters=parameters or None,
+        notebooks_dir=args.notebooks,
+        inplace=args.inplace,
+        only=args.only,
+        html=args.html,
+        check=False,
     )
     print(course.format_runs(runs, args.profile))
     failed = [r for r in runs.values() if r.status == "failed"]
@@ -367,7 +510,9 @@ def _add_course(sub: Any) -> None:
     from rnpa.course import PROFILES
 
     course = _parser(
-        sub, "course", "run the lessons, update their Colab badges",
+        sub,
+        "course",
+        "run the lessons, update their Colab badges",
         "Run the course's notebooks in order and write them as a website, or rewrite their\n"
         "Colab badges and install lines.",
         f"{PROG} course run --out runs/course --profile quick",
@@ -375,7 +520,9 @@ def _add_course(sub: Any) -> None:
     csub = course.add_subparsers(dest="course_command", metavar="SUBCOMMAND")
     csub.required = True
     badges = _parser(
-        csub, "badges", "rewrite the Colab badges and install lines from the repository URL",
+        csub,
+        "badges",
+        "rewrite the Colab badges and install lines from the repository URL",
         "Rewrite every lesson's 'Open in Colab' badge and its Colab install line from the\n"
         "repository address in pyproject.toml ([project.urls] Repository; reinstall after\n"
         "changing it), or from --url. Prints the notebooks it changed.",
@@ -386,7 +533,9 @@ def _add_course(sub: Any) -> None:
     badges.set_defaults(func=_cmd_badges)
 
     run = _parser(
-        csub, "run", "execute every lesson in order through papermill; write the course site",
+        csub,
+        "run",
+        "execute every lesson in order through papermill; write the course site",
         "Execute every lesson in order (also after one fails), print a table of times and\n"
         "statuses, and write the executed notebooks, their HTML pages and index.html into\n"
         "--out. A -p NAME that no lesson has is refused before anything runs. Exit status 1\n"
@@ -394,18 +543,36 @@ def _add_course(sub: Any) -> None:
         f"{PROG} course run --out runs/course --profile quick --only 01 02 -p SEED=1",
     )
     run.add_argument("--out", default=None, help="folder for the executed notebooks and the site")
-    run.add_argument("--profile", choices=PROFILES, default="full",
-                     help="full (the committed outputs) or quick (about a minute a lesson)")
-    run.add_argument("--inplace", action="store_true",
-                     help="write the outputs back into the notebooks (the committed ones)")
-    run.add_argument("--no-html", dest="html", action="store_false",
-                     help="write no HTML pages and no index.html")
+    run.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="full",
+        help="full (the committed outputs) or quick (about a minute a lesson)",
+    )
+    run.add_argument(
+        "--inplace",
+        action="store_true",
+        help="write the outputs back into the notebooks (the committed ones)",
+    )
+    run.add_argument(
+        "--no-html", dest="html", action="store_false", help="write no HTML pages and no index.html"
+    )
     run.add_argument("--notebooks", default="notebooks", help="folder of the lessons")
-    run.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
-                     help="run only lessons whose names start with these (e.g. 01 03)")
-    run.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                     help="set a parameter in every lesson that has it (the value is parsed as "
-                     "JSON where it can be)")
+    run.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="PREFIX",
+        help="run only lessons whose names start with these (e.g. 01 03)",
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="set a parameter in every lesson that has it (the value is parsed as "
+        "JSON where it can be)",
+    )
     run.set_defaults(func=_cmd_run)
 
 
@@ -437,25 +604,34 @@ def _add_exercises(sub: Any) -> None:
     from rnpa.exercises import EXERCISES_DIR, SOLUTIONS_DIR
 
     parser = _parser(
-        sub, "exercises", "build the learner's exercise notebooks from the solutions",
+        sub,
+        "exercises",
+        "build the learner's exercise notebooks from the solutions",
         "The exercise notebooks: build the learner's copies from the solutions.",
         f"{PROG} exercises build --check",
     )
     esub = parser.add_subparsers(dest="exercises_command", metavar="SUBCOMMAND")
     esub.required = True
     build = _parser(
-        esub, "build", "write notebooks/exercises/ from notebooks/solutions/ (needs nbgrader)",
+        esub,
+        "build",
+        "write notebooks/exercises/ from notebooks/solutions/ (needs nbgrader)",
         "Write the learner's notebooks from the solutions, with nbgrader's ClearSolutions\n"
         "(solution regions become stubs). --check writes nothing and exits 1 if a learner\n"
         "notebook is missing or out of date.",
         f"{PROG} exercises build",
     )
-    build.add_argument("--solutions", default=str(SOLUTIONS_DIR),
-                       help="folder of the solution notebooks")
-    build.add_argument("--out", default=str(EXERCISES_DIR),
-                       help="folder of the learner's notebooks")
-    build.add_argument("--check", action="store_true",
-                       help="write nothing; exit 1 if a notebook is missing or out of date")
+    build.add_argument(
+        "--solutions", default=str(SOLUTIONS_DIR), help="folder of the solution notebooks"
+    )
+    build.add_argument(
+        "--out", default=str(EXERCISES_DIR), help="folder of the learner's notebooks"
+    )
+    build.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a notebook is missing or out of date",
+    )
     build.set_defaults(func=_cmd_build)
 
 

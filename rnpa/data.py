@@ -312,11 +312,20 @@ def load(
         raise ValueError(f"directory is only used with name='folder', not {name!r}")
     if "directory" in info.options and directory is None:
         raise ValueError(f"name={name!r} needs directory=<folder with one sub-folder per class>")
-    given = {"directory": directory, "val_fraction": val_fraction, "test_fraction": test_fraction,
-             "skip_corrupt": skip_corrupt, "url": url, "file_hash": file_hash,
-             "cache_dir": cache_dir}
-    arrays = info.read(size or info.default_size, seed=seed or 0,
-                       **{option: given[option] for option in info.options})
+    given = {
+        "directory": directory,
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+        "skip_corrupt": skip_corrupt,
+        "url": url,
+        "file_hash": file_hash,
+        "cache_dir": cache_dir,
+    }
+    arrays = info.read(
+        size or info.default_size,
+        seed=seed or 0,
+        **{option: given[option] for option in info.options},
+    )
     arrays = _limit(arrays, limit)
     if len(arrays.train[0]) == 0:
         raise ValueError(f"dataset {name!r} has no training images")

@@ -34,7 +34,9 @@ from rnpa._files import asset_path
 FLOWERS32_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 
 #: the full-size flower photos (the archive flowers32 was made from)
-FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+FLOWERS_URL = (
+    "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+)
 #: SHA-256 of FLOWERS_URL (as recorded by TensorFlow Datasets for tf_flowers)
 FLOWERS_SHA256 = "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
 
@@ -510,9 +512,13 @@ class DatasetInfo:
 REGISTRY: dict[str, DatasetInfo] = {}
 
 
-def register_dataset(name: str, *, options: Sequence[str] = (),
-                     default_size: tuple[int, int] | None = None,
-                     description: str = "") -> Callable[[Callable], Callable]:
+def register_dataset(
+    name: str,
+    *,
+    options: Sequence[str] = (),
+    default_size: tuple[int, int] | None = None,
+    description: str = "",
+) -> Callable[[Callable], Callable]:
     """Register ``read(size, *, seed, **options) -> ArraySplits`` under ``name``.
 
     ``options`` are the keyword arguments of :func:`rnpa.data.load` the reader
@@ -544,10 +550,15 @@ def _read_flowers32(size: tuple[int, int] | None, *, seed: int) -> ArraySplits:
     return arrays
 
 
-@register_dataset("flowers", options=("url", "file_hash", "cache_dir"), default_size=(32, 32),
-                  description="the full-size flower photos, downloaded once (~220 MB)")
-def _read_flowers_download(size: tuple[int, int], *, seed: int, url: str,
-                           file_hash: str | None, cache_dir: Any) -> ArraySplits:
+@register_dataset(
+    "flowers",
+    options=("url", "file_hash", "cache_dir"),
+    default_size=(32, 32),
+    description="the full-size flower photos, downloaded once (~220 MB)",
+)
+def _read_flowers_download(
+    size: tuple[int, int], *, seed: int, url: str, file_hash: str | None, cache_dir: Any
+) -> ArraySplits:
     return read_flowers(download(url, file_hash, cache_dir), size)
 
 
@@ -559,17 +570,36 @@ def _cifar(name: str) -> Callable[..., ArraySplits]:
 
 
 register_dataset("cifar10", options=("val_fraction",), description="CIFAR-10 (keras.datasets)")(
-    _cifar("cifar10"))
-register_dataset("cifar100", options=("val_fraction",),
-                 description="CIFAR-100 (keras.datasets)")(_cifar("cifar100"))
+    _cifar("cifar10")
+)
+register_dataset("cifar100", options=("val_fraction",), description="CIFAR-100 (keras.datasets)")(
+    _cifar("cifar100")
+)
 
 
-@register_dataset("folder", options=("directory", "val_fraction", "test_fraction", "skip_corrupt"),
-                  default_size=(32, 32), description="a folder of class sub-folders")
-def _read_folder(size: tuple[int, int], *, seed: int, directory: Any, val_fraction: float,
-                 test_fraction: float, skip_corrupt: bool) -> ArraySplits:
-    return read_folder(directory, size, val_fraction=val_fraction, test_fraction=test_fraction,
-                       seed=seed, skip_corrupt=skip_corrupt)
+@register_dataset(
+    "folder",
+    options=("directory", "val_fraction", "test_fraction", "skip_corrupt"),
+    default_size=(32, 32),
+    description="a folder of class sub-folders",
+)
+def _read_folder(
+    size: tuple[int, int],
+    *,
+    seed: int,
+    directory: Any,
+    val_fraction: float,
+    test_fraction: float,
+    skip_corrupt: bool,
+) -> ArraySplits:
+    return read_folder(
+        directory,
+        size,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        skip_corrupt=skip_corrupt,
+    )
 
 
 #: the names of the registered datasets

@@ -268,8 +268,14 @@ def _arrow(
         xs, ys = zip(*points[:-1], strict=True)
         ax.add_line(
             Line2D(
-                xs, ys, color=color, linewidth=lw, linestyle=linestyle,
-                solid_joinstyle="round", solid_capstyle="round", zorder=zorder,
+                xs,
+                ys,
+                color=color,
+                linewidth=lw,
+                linestyle=linestyle,
+                solid_joinstyle="round",
+                solid_capstyle="round",
+                zorder=zorder,
             )
         )
     (xa, ya), (xb, yb) = points[-2], points[-1]
@@ -294,19 +300,37 @@ def _arrow(
         if abs(xb - xa) < abs(yb - ya):  # vertical segment
             sign = 1 if label_side == "right" else -1
             ax.text(
-                mx + sign * 0.12, my, label, ha="left" if sign > 0 else "right", va="center",
-                fontsize=fontsize, color=_NOTE, zorder=3,
+                mx + sign * 0.12,
+                my,
+                label,
+                ha="left" if sign > 0 else "right",
+                va="center",
+                fontsize=fontsize,
+                color=_NOTE,
+                zorder=3,
             )
         else:
             sign = 1 if label_side in ("right", "above") else -1
             ax.text(
-                mx, my + sign * 0.1, label, ha="center", va="bottom" if sign > 0 else "top",
-                fontsize=fontsize, color=_NOTE, zorder=3,
+                mx,
+                my + sign * 0.1,
+                label,
+                ha="center",
+                va="bottom" if sign > 0 else "top",
+                fontsize=fontsize,
+                color=_NOTE,
+                zorder=3,
             )
 
 
-def _legend(fig: Figure, kinds: Sequence[str], identity: bool = True, gradient: bool = False,
-            ncol: int | None = None, labels: dict[str, str] | None = None) -> None:
+def _legend(
+    fig: Figure,
+    kinds: Sequence[str],
+    identity: bool = True,
+    gradient: bool = False,
+    ncol: int | None = None,
+    labels: dict[str, str] | None = None,
+) -> None:
     """Put a legend of the box colours (and path styles) at the bottom of ``fig``.
 
     ``labels`` replaces the usual name of a kind of box, e.g. ``{"conv": "weight layer"}``.
@@ -341,12 +365,20 @@ def _fmt(n: int) -> str:
 # ----------------------------------------------------------------------------
 #: residual branch of the original unit (He et al. 2015), top to bottom
 _ORIGINAL_BRANCH = (
-    ("conv", "conv"), ("bn", "BN"), ("relu", "ReLU"), ("conv", "conv"), ("bn", "BN"),
+    ("conv", "conv"),
+    ("bn", "BN"),
+    ("relu", "ReLU"),
+    ("conv", "conv"),
+    ("bn", "BN"),
 )
 #: residual branch of the full pre-activation unit (He et al. 2016, fig. 4e)
 _PREACT_BRANCH = (
-    ("bn", "BN"), ("relu", "ReLU"), ("conv", "conv"),
-    ("bn", "BN"), ("relu", "ReLU"), ("conv", "conv"),
+    ("bn", "BN"),
+    ("relu", "ReLU"),
+    ("conv", "conv"),
+    ("bn", "BN"),
+    ("relu", "ReLU"),
+    ("conv", "conv"),
 )
 _STEP = 0.74  # vertical distance between the centres of consecutive boxes
 _POST_STEP = 0.95  # the same below the addition, where the identity path is thick
@@ -372,8 +404,17 @@ def _unit_panel(ax: Axes, branch: Sequence[tuple[str, str]], rows: int, post_rel
     top_f, bot_f = _branch_frame(ax, bx, boxes[0].top[1], boxes[-1].bottom[1], label)
     # the identity path: a straight line from x_l to the addition
     _arrow(ax, xl.bottom, plus.top, color=_IDENTITY, lw=_IDENTITY_LW)
-    ax.text(hx + 0.16, (split_y + add_y) / 2, "identity", rotation=90, ha="left", va="center",
-            fontsize=10.5, style="italic", color=_IDENTITY)
+    ax.text(
+        hx + 0.16,
+        (split_y + add_y) / 2,
+        "identity",
+        rotation=90,
+        ha="left",
+        va="center",
+        fontsize=10.5,
+        style="italic",
+        color=_IDENTITY,
+    )
     out_y = add_y - 2 * _POST_STEP
     out = _box(ax, hx, out_y, "$x_{l+1}$", "tensor", w=1.1, fontsize=13)
     relu_y = add_y - _POST_STEP
@@ -381,16 +422,38 @@ def _unit_panel(ax: Axes, branch: Sequence[tuple[str, str]], rows: int, post_rel
         relu = _box(ax, hx, relu_y, "ReLU", "relu", w=1.3, edgecolor=_REMOVED, lw=2.6)
         _arrow(ax, plus.bottom, relu.top, color=_IDENTITY, lw=_IDENTITY_LW)
         _arrow(ax, relu.bottom, out.top, color=_IDENTITY, lw=_IDENTITY_LW)
-        ax.text(hx + 0.85, relu_y, "ReLU after the addition:\nremoved by pre-activation",
-                ha="left", va="center", fontsize=10, color=_REMOVED, weight="bold")
+        ax.text(
+            hx + 0.85,
+            relu_y,
+            "ReLU after the addition:\nremoved by pre-activation",
+            ha="left",
+            va="center",
+            fontsize=10,
+            color=_REMOVED,
+            weight="bold",
+        )
         equation = r"$x_{l+1} = \mathrm{ReLU}\,(x_l + \mathcal{F}(x_l))$"
     else:
         _arrow(ax, plus.bottom, out.top, color=_IDENTITY, lw=_IDENTITY_LW)
-        ax.text(hx + 0.25, relu_y, "nothing after the addition:\n$x_l$ reaches $x_{l+1}$ unchanged",
-                ha="left", va="center", fontsize=10, color=_NOTE, style="italic")
+        ax.text(
+            hx + 0.25,
+            relu_y,
+            "nothing after the addition:\n$x_l$ reaches $x_{l+1}$ unchanged",
+            ha="left",
+            va="center",
+            fontsize=10,
+            color=_NOTE,
+            style="italic",
+        )
         equation = r"$x_{l+1} = x_l + \mathcal{F}(x_l)$"
-    ax.text((ax.get_xlim()[0] + ax.get_xlim()[1]) / 2, out_y - 0.85, equation, ha="center",
-            va="center", fontsize=14)
+    ax.text(
+        (ax.get_xlim()[0] + ax.get_xlim()[1]) / 2,
+        out_y - 0.85,
+        equation,
+        ha="center",
+        va="center",
+        fontsize=14,
+    )
 
 
 def _branch_frame(ax: Any, cx: float, top: float, bottom: float, label: str) -> tuple[float, float]:
@@ -399,9 +462,15 @@ def _branch_frame(ax: Any, cx: float, top: float, bottom: float, label: str) -> 
     top_f, bot_f = top + pad, bottom - pad
     ax.add_patch(
         FancyBboxPatch(
-            (cx - 0.85 - pad, bot_f), 1.7 + 2 * pad, top_f - bot_f,
-            boxstyle="round,pad=0,rounding_size=0.18", facecolor="none",
-            edgecolor="#9aa5b1", linestyle=(0, (4, 3)), linewidth=1.1, zorder=0.5,
+            (cx - 0.85 - pad, bot_f),
+            1.7 + 2 * pad,
+            top_f - bot_f,
+            boxstyle="round,pad=0,rounding_size=0.18",
+            facecolor="none",
+            edgecolor="#9aa5b1",
+            linestyle=(0, (4, 3)),
+            linewidth=1.1,
+            zorder=0.5,
         )
     )
     ax.text(cx - 1.15, (top_f + bot_f) / 2, label, ha="right", va="center", fontsize=13)
@@ -497,8 +566,11 @@ def _conv_unit_panel(ax: Axes, convs: Sequence[ConvSpec], total_y: float) -> tup
     # BN, ReLU, conv for every convolution
     layers: list[tuple[str, str, ConvSpec | None]] = []
     for conv in convs:
-        layers += [("bn", "BN", None), ("relu", "ReLU", None),
-                   ("conv", f"{conv.kernel}x{conv.kernel} conv", conv)]
+        layers += [
+            ("bn", "BN", None),
+            ("relu", "ReLU", None),
+            ("conv", f"{conv.kernel}x{conv.kernel} conv", conv),
+        ]
     first_y = -1.2
     boxes = []
     channels = c_in
@@ -510,19 +582,34 @@ def _conv_unit_panel(ax: Axes, convs: Sequence[ConvSpec], total_y: float) -> tup
             _arrow(ax, boxes[-1].bottom, b.top, label=str(channels))
         if conv is not None:
             channels = conv.c_out
-            formula = (f"{conv.kernel}×{conv.kernel}×{conv.c_in}×{conv.c_out}"
-                       f" = {_fmt(conv.weights)}")
+            formula = f"{conv.kernel}×{conv.kernel}×{conv.c_in}×{conv.c_out} = {_fmt(conv.weights)}"
             if conv.biases:
                 formula += f"\n+ {_fmt(conv.biases)} bias"
-            ax.text(bx + 1.05, b.y, formula, ha="left", va="center", fontsize=10,
-                    color=PALETTE["conv"][1])
+            ax.text(
+                bx + 1.05,
+                b.y,
+                formula,
+                ha="left",
+                va="center",
+                fontsize=10,
+                color=PALETTE["conv"][1],
+            )
         boxes.append(b)
     add_y = boxes[-1].y - _STEP - 0.05
     plus = _add(ax, bx, add_y)
     _arrow(ax, boxes[-1].bottom, plus.top, label=str(channels))
     _arrow(ax, xl.bottom, (hx, add_y), plus.left, color=_IDENTITY, lw=_IDENTITY_LW)
-    ax.text(hx - 0.16, (split_y + add_y) / 2, f"identity, {c_in} channels", rotation=90,
-            ha="right", va="center", fontsize=10.5, style="italic", color=_IDENTITY)
+    ax.text(
+        hx - 0.16,
+        (split_y + add_y) / 2,
+        f"identity, {c_in} channels",
+        rotation=90,
+        ha="right",
+        va="center",
+        fontsize=10.5,
+        style="italic",
+        color=_IDENTITY,
+    )
     out = _box(ax, bx, add_y - _STEP, "$x_{l+1}$", "tensor", w=1.1, fontsize=13)
     _arrow(ax, plus.bottom, out.top, label=str(channels))
     weights = sum(c.weights for c in convs)
@@ -530,8 +617,15 @@ def _conv_unit_panel(ax: Axes, convs: Sequence[ConvSpec], total_y: float) -> tup
     total = f"convolution weights: {_fmt(weights)}"
     if biases:
         total += f" (+ {_fmt(biases)} bias)"
-    ax.text(sum(ax.get_xlim()) / 2, total_y, total, ha="center", va="center", fontsize=11.5,
-            weight="bold")
+    ax.text(
+        sum(ax.get_xlim()) / 2,
+        total_y,
+        total,
+        ha="center",
+        va="center",
+        fontsize=11.5,
+        weight="bold",
+    )
     return weights, out
 
 
@@ -562,12 +656,20 @@ def bottleneck_vs_basic() -> Figure:
         chain = " → ".join(str(c) for c in (basic[0].c_in, *(c.c_out for c in basic)))
         right.set_title(f"Basic unit: {chain}")
         right.text(
-            sum(extent[:2]) / 2, (out.bottom[1] + total_y) / 2,
+            sum(extent[:2]) / 2,
+            (out.bottom[1] + total_y) / 2,
             f"the bottleneck unit needs\n{w_basic / w_bottleneck:.0f}× fewer weights\n"
             f"({_fmt(w_bottleneck)} against {_fmt(w_basic)})",
-            ha="center", va="center", fontsize=11.5, color=PALETTE["conv"][1],
-            bbox={"boxstyle": "round,pad=0.5", "facecolor": "#f4f8fc",
-                  "edgecolor": PALETTE["conv"][1], "linewidth": 1.0},
+            ha="center",
+            va="center",
+            fontsize=11.5,
+            color=PALETTE["conv"][1],
+            bbox={
+                "boxstyle": "round,pad=0.5",
+                "facecolor": "#f4f8fc",
+                "edgecolor": PALETTE["conv"][1],
+                "linewidth": 1.0,
+            },
         )
         _legend(fig, ("conv", "bn", "relu", "add"))
     return fig
@@ -705,12 +807,28 @@ def network_diagram(num_stages: int = 5) -> Figure:
         margins = {"top": 0.75, "bottom": 0.85, "gap": 0.35, "side": 0.2}
         fig, (ax,) = _figure([(*x_range, -1.0, 0.5)], **margins)
         ax.set_title(f"ResNetPreAct(num_stages={num_stages}): {_fmt(net.params)} parameters")
-        ax.text(x_shape, 0.0, "output shape", ha="left", va="center", fontsize=10.5,
-                weight="bold", color=_NOTE)
+        ax.text(
+            x_shape,
+            0.0,
+            "output shape",
+            ha="left",
+            va="center",
+            fontsize=10.5,
+            weight="bold",
+            color=_NOTE,
+        )
 
         def shape_label(y: float, shape: str) -> None:
-            ax.text(x_shape, y, shape, ha="left", va="center", fontsize=10.5, color=_NOTE,
-                    family="DejaVu Sans Mono")
+            ax.text(
+                x_shape,
+                y,
+                shape,
+                ha="left",
+                va="center",
+                fontsize=10.5,
+                color=_NOTE,
+                family="DejaVu Sans Mono",
+            )
 
         def main_box(info: LayerInfo, y: float) -> _Box:
             text = info.name if info.kind == "tensor" else f"{info.name}: {info.detail}"
@@ -733,9 +851,14 @@ def network_diagram(num_stages: int = 5) -> Figure:
             container = _Box(0.0, top - unit_h / 2, unit_w, unit_h)
             ax.add_patch(
                 FancyBboxPatch(
-                    (-unit_w / 2, top - unit_h), unit_w, unit_h,
-                    boxstyle="round,pad=0,rounding_size=0.16", facecolor=PALETTE["unit"][0],
-                    edgecolor=PALETTE["unit"][1], linewidth=1.3, zorder=1.5,
+                    (-unit_w / 2, top - unit_h),
+                    unit_w,
+                    unit_h,
+                    boxstyle="round,pad=0,rounding_size=0.16",
+                    facecolor=PALETTE["unit"][0],
+                    edgecolor=PALETTE["unit"][1],
+                    linewidth=1.3,
+                    zorder=1.5,
                 )
             )
             _arrow(ax, prev.bottom, container.top)
@@ -744,8 +867,16 @@ def network_diagram(num_stages: int = 5) -> Figure:
             title = f"unit {number}"
             if not any(i.name in (f"bn{number}a", f"relu{number}a") for i in chips):
                 title += "   (no first BN-ReLU: bn0, relu0 have just applied it)"
-            ax.text(-unit_w / 2 + 0.22, top - 0.24, title, ha="left", va="center",
-                    fontsize=10.5, weight="bold", zorder=3)
+            ax.text(
+                -unit_w / 2 + 0.22,
+                top - 0.24,
+                title,
+                ha="left",
+                va="center",
+                fontsize=10.5,
+                weight="bold",
+                zorder=3,
+            )
             row_w = len(chips) * chip_w + (len(chips) - 1) * chip_gap
             cx0 = -row_w / 2 + chip_w / 2
             last: _Box | None = None
@@ -753,8 +884,16 @@ def network_diagram(num_stages: int = 5) -> Figure:
                 text = info.name
                 if info.kind == "conv":
                     text += "\n" + info.detail.replace(" conv", "")
-                chip = _box(ax, cx0 + j * (chip_w + chip_gap), top - 0.8, text, info.kind,
-                            w=chip_w, h=chip_h, fontsize=9.5)
+                chip = _box(
+                    ax,
+                    cx0 + j * (chip_w + chip_gap),
+                    top - 0.8,
+                    text,
+                    info.kind,
+                    w=chip_w,
+                    h=chip_h,
+                    fontsize=9.5,
+                )
                 if last is not None:
                     _arrow(ax, last.right, chip.left, lw=1.0, head_size=8, zorder=1.8)
                 last = chip
@@ -762,8 +901,15 @@ def network_diagram(num_stages: int = 5) -> Figure:
             plus = _add(ax, 0.0, add_y, r)
             _arrow(ax, container.bottom, plus.top)
             skip_x = -unit_w / 2 - 0.38
-            _arrow(ax, (0.0, split_y), (skip_x, split_y), (skip_x, add_y), plus.left,
-                   color=_IDENTITY, lw=_IDENTITY_LW)
+            _arrow(
+                ax,
+                (0.0, split_y),
+                (skip_x, split_y),
+                (skip_x, add_y),
+                plus.left,
+                color=_IDENTITY,
+                lw=_IDENTITY_LW,
+            )
             if merge:
                 ax.text(0.35, add_y, merge[0].name, ha="left", va="center", fontsize=10.5)
                 shape_label(add_y, merge[0].shape)
@@ -826,8 +972,15 @@ def gradient_highway(num_units: int = 4, unit: str = "bottleneck") -> Figure:
         fig, (ax,) = _figure([extent], top=0.7, bottom=0.55)
         ax.set_title("The identity path is a highway, forward and backward (He et al. 2016)")
         tensors = [
-            _box(ax, i * span + tw / 2 - 0.4, 0.0, _x_label(i, num_units), "tensor", w=tw,
-                 fontsize=13)
+            _box(
+                ax,
+                i * span + tw / 2 - 0.4,
+                0.0,
+                _x_label(i, num_units),
+                "tensor",
+                w=tw,
+                fontsize=13,
+            )
             for i in range(num_units + 1)
         ]
         for i in range(num_units):
@@ -838,8 +991,16 @@ def gradient_highway(num_units: int = 4, unit: str = "bottleneck") -> Figure:
             label = r"$\mathcal{F}(x_l)$" if i == 0 else rf"$\mathcal{{F}}(x_{{l+{i}}})$"
             f_box = _box(ax, f_x, 1.45, "", "unit", w=2.2, h=0.95)
             ax.text(f_x, 1.63, label, ha="center", va="center", fontsize=13, zorder=3)
-            ax.text(f_x, 1.2, f"(BN-ReLU-conv) ×{steps}", ha="center", va="center", fontsize=9,
-                    color=_NOTE, zorder=3)
+            ax.text(
+                f_x,
+                1.2,
+                f"(BN-ReLU-conv) ×{steps}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                color=_NOTE,
+                zorder=3,
+            )
             _dot(ax, split_x, 0.0)
             _arrow(ax, (split_x, 0.0), (split_x, f_box.bottom[1]))
             _arrow(ax, (plus.x, f_box.bottom[1]), plus.top)
@@ -848,34 +1009,67 @@ def gradient_highway(num_units: int = 4, unit: str = "bottleneck") -> Figure:
             # the gradient also goes back through the branch: dashed, over F
             ax.add_patch(
                 FancyArrowPatch(
-                    (plus.x + 0.05, f_box.y + 0.65), (split_x - 0.05, f_box.y + 0.65),
-                    connectionstyle="arc3,rad=0.25", arrowstyle="-|>", mutation_scale=12,
-                    color=_GRADIENT, linewidth=1.4, linestyle=(0, (4, 2.5)), zorder=1,
+                    (plus.x + 0.05, f_box.y + 0.65),
+                    (split_x - 0.05, f_box.y + 0.65),
+                    connectionstyle="arc3,rad=0.25",
+                    arrowstyle="-|>",
+                    mutation_scale=12,
+                    color=_GRADIENT,
+                    linewidth=1.4,
+                    linestyle=(0, (4, 2.5)),
+                    zorder=1,
                 )
             )
         x_first, x_last = tensors[0].x, tensors[-1].x
         # the gradient comes back along the highway, untouched
         _arrow(ax, (x_last, -0.75), (x_first, -0.75), color=_GRADIENT, lw=2.6)
-        ax.text((x_first + x_last) / 2, -1.0,
-                r"$\partial\mathcal{E}/\partial x_L$ flows back to $x_l$ along the identity "
-                "path, through no weight and no ReLU: the 1 in eq. (5)",
-                ha="center", va="top", fontsize=11, color=_GRADIENT)
-        ax.text((x_first + x_last) / 2, 2.75,
-                "dashed: the part of the gradient that goes back through the branches, "
-                r"$\partial(\sum\mathcal{F})\,/\,\partial x_l$",
-                ha="center", va="center", fontsize=10.5, color=_GRADIENT)
+        ax.text(
+            (x_first + x_last) / 2,
+            -1.0,
+            r"$\partial\mathcal{E}/\partial x_L$ flows back to $x_l$ along the identity "
+            "path, through no weight and no ReLU: the 1 in eq. (5)",
+            ha="center",
+            va="top",
+            fontsize=11,
+            color=_GRADIENT,
+        )
+        ax.text(
+            (x_first + x_last) / 2,
+            2.75,
+            "dashed: the part of the gradient that goes back through the branches, "
+            r"$\partial(\sum\mathcal{F})\,/\,\partial x_l$",
+            ha="center",
+            va="center",
+            fontsize=10.5,
+            color=_GRADIENT,
+        )
         eq4 = r"$x_L = x_l + \sum_{i=l}^{L-1}\mathcal{F}(x_i)$"
-        eq5 = (r"$\dfrac{\partial\mathcal{E}}{\partial x_l} = \dfrac{\partial\mathcal{E}}"
-               r"{\partial x_L}\left(1 + \dfrac{\partial}{\partial x_l}"
-               r"\sum_{i=l}^{L-1}\mathcal{F}(x_i)\right)$")
+        eq5 = (
+            r"$\dfrac{\partial\mathcal{E}}{\partial x_l} = \dfrac{\partial\mathcal{E}}"
+            r"{\partial x_L}\left(1 + \dfrac{\partial}{\partial x_l}"
+            r"\sum_{i=l}^{L-1}\mathcal{F}(x_i)\right)$"
+        )
         mid, quarter = (extent[0] + extent[1]) / 2, (extent[1] - extent[0]) / 4
         ax.text(mid - quarter, -2.3, eq4, ha="center", va="center", fontsize=15)
-        ax.text(mid - quarter, -3.35, "(4) forward: the signal", ha="center", va="center",
-                fontsize=10.5, color=_NOTE)
-        ax.text(mid + quarter, -2.3, eq5, ha="center", va="center", fontsize=15,
-                color=_GRADIENT)
-        ax.text(mid + quarter, -3.35, "(5) backward: the gradient", ha="center",
-                va="center", fontsize=10.5, color=_NOTE)
+        ax.text(
+            mid - quarter,
+            -3.35,
+            "(4) forward: the signal",
+            ha="center",
+            va="center",
+            fontsize=10.5,
+            color=_NOTE,
+        )
+        ax.text(mid + quarter, -2.3, eq5, ha="center", va="center", fontsize=15, color=_GRADIENT)
+        ax.text(
+            mid + quarter,
+            -3.35,
+            "(5) backward: the gradient",
+            ha="center",
+            va="center",
+            fontsize=10.5,
+            color=_NOTE,
+        )
         _legend(fig, ("unit", "add"), gradient=True)
     return fig
 
@@ -913,20 +1107,41 @@ def _block_panel(ax: Axes, residual: bool) -> None:
         # the identity shortcut: from x around the weight layers into the addition
         split_y = (x.bottom[1] + top_f) / 2
         _dot(ax, cx, split_y)
-        _arrow(ax, (cx, split_y), (hx, split_y), (hx, add_y), plus.right,
-               color=_IDENTITY, lw=_IDENTITY_LW)
-        ax.text(hx + 0.16, (split_y + add_y) / 2, "identity $x$", rotation=90, ha="left",
-                va="center", fontsize=10.5, style="italic", color=_IDENTITY)
-        ax.text(cx - 0.35, add_y, r"$\mathcal{F}(x) + x$", ha="right", va="center",
-                fontsize=12)
+        _arrow(
+            ax,
+            (cx, split_y),
+            (hx, split_y),
+            (hx, add_y),
+            plus.right,
+            color=_IDENTITY,
+            lw=_IDENTITY_LW,
+        )
+        ax.text(
+            hx + 0.16,
+            (split_y + add_y) / 2,
+            "identity $x$",
+            rotation=90,
+            ha="left",
+            va="center",
+            fontsize=10.5,
+            style="italic",
+            color=_IDENTITY,
+        )
+        ax.text(cx - 0.35, add_y, r"$\mathcal{F}(x) + x$", ha="right", va="center", fontsize=12)
         equation = r"$\mathcal{H}(x) = \mathcal{F}(x) + x$"
     else:
         out = _box(ax, cx, out_y, r"$\mathcal{H}(x)$", "tensor", w=1.1, fontsize=13)
         _arrow(ax, w2.bottom, relu2.top)
         _arrow(ax, relu2.bottom, out.top)
         equation = r"$\mathcal{H}(x)$ learned directly"
-    ax.text((ax.get_xlim()[0] + ax.get_xlim()[1]) / 2, out_y - 0.85, equation, ha="center",
-            va="center", fontsize=14)
+    ax.text(
+        (ax.get_xlim()[0] + ax.get_xlim()[1]) / 2,
+        out_y - 0.85,
+        equation,
+        ha="center",
+        va="center",
+        fontsize=14,
+    )
 
 
 def plain_vs_residual() -> Figure:

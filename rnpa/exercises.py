@@ -117,8 +117,11 @@ def _run_check(body: Callable[[], str]) -> bool:
     except NotImplementedError:
         raise
     except Exception as err:  # noqa: BLE001 (an answer the check cannot take apart)
-        return _report(False, _describe_error(err, "comparing your answer with rnpa's") +
-                       " (is it built from Keras layers, as the exercise asks?)")
+        return _report(
+            False,
+            _describe_error(err, "comparing your answer with rnpa's")
+            + " (is it built from Keras layers, as the exercise asks?)",
+        )
     return _report(True, message)
 
 
@@ -245,7 +248,7 @@ def _compare_steps(expected: list[str], found: list[str], what: str, hints: dict
             f"{_arrow(expected)}; yours: {_arrow(found)}"
         )
     if len(found) > len(expected):
-        extra = found[len(expected):]
+        extra = found[len(expected) :]
         key = (None, None, extra[0])
         if key in hints:
             raise _Finding(hints[key])
@@ -278,9 +281,7 @@ def _compare_convs(ref_nodes: list[_Node], ans_nodes: list[_Node], what: str) ->
         which = f"{_ordinal(i, n)} convolution"
         rk, ak = tuple(ref.kernel_size), tuple(ans.kernel_size)
         if rk != ak:
-            raise _Finding(
-                f"the {which} of {what} is {ak[0]}x{ak[1]}, expected {rk[0]}x{rk[1]}"
-            )
+            raise _Finding(f"the {which} of {what} is {ak[0]}x{ak[1]}, expected {rk[0]}x{rk[1]}")
         label = f"the {_ordinal(i, n)} {rk[0]}x{rk[1]} conv"
         if ref.filters != ans.filters:
             raise _Finding(f"{label} has {ans.filters} filters, expected {ref.filters}")
@@ -299,8 +300,10 @@ def _compare_convs(ref_nodes: list[_Node], ans_nodes: list[_Node], what: str) ->
             if ref.use_bias and not ans.use_bias:
                 hint = ": did you forget the bias?"
             elif ans.use_bias and not ref.use_bias:
-                hint = (": it has a bias it does not need (use_bias=False; "
-                        "a BatchNormalization's beta does that job)")
+                hint = (
+                    ": it has a bias it does not need (use_bias=False; "
+                    "a BatchNormalization's beta does that job)"
+                )
             raise _Finding(f"expected {rp:,} parameters in {label}, found {ap:,}{hint}")
 
 
@@ -348,9 +351,11 @@ def _copy_weights(ref_nodes: list[_Node], ans_nodes: list[_Node], what: str) -> 
     """Copy the reference's weights into the answer, layer type by layer type in graph order."""
     from keras import layers
 
-    for cls, name in ((layers.Conv2D, "convolution"), (layers.BatchNormalization,
-                                                       "BatchNormalization"),
-                      (layers.Dense, "dense layer")):
+    for cls, name in (
+        (layers.Conv2D, "convolution"),
+        (layers.BatchNormalization, "BatchNormalization"),
+        (layers.Dense, "dense layer"),
+    ):
         refs, answers = _of_type(ref_nodes, cls), _of_type(ans_nodes, cls)
         if len(refs) != len(answers):
             raise _Finding(f"{what} has {len(answers)} {name} layers, expected {len(refs)}")
@@ -443,9 +448,15 @@ def _unit_reference_model(reference: Callable[[Any, Sequence[int]], Any], case: 
     return keras.Model(ref_inputs, reference(ref_inputs, list(filters)))
 
 
-def _check_unit_case(fn: Callable[[Any, Sequence[int]], Any],
-                     reference: Callable[[Any, Sequence[int]], Any], hints: dict,
-                     shortcut: bool, case: int, shape: tuple, filters: tuple) -> None:
+def _check_unit_case(
+    fn: Callable[[Any, Sequence[int]], Any],
+    reference: Callable[[Any, Sequence[int]], Any],
+    hints: dict,
+    shortcut: bool,
+    case: int,
+    shape: tuple,
+    filters: tuple,
+) -> None:
     import keras
 
     what = "your unit"
@@ -454,14 +465,21 @@ def _check_unit_case(fn: Callable[[Any, Sequence[int]], Any],
     answer = _model(inputs, out, what)
     ref = _unit_reference_model(reference, (shape, filters))
     if tuple(answer.output.shape[1:]) != tuple(ref.output.shape[1:]):
-        valid = [c for c in _of_type(_walk(answer.output), keras.layers.Conv2D)
-                 if c.padding == "valid" and tuple(c.kernel_size) != (1, 1)]
+        valid = [
+            c
+            for c in _of_type(_walk(answer.output), keras.layers.Conv2D)
+            if c.padding == "valid" and tuple(c.kernel_size) != (1, 1)
+        ]
         raise _Finding(
             f"for an input of shape {shape} and filters={list(filters)}, your unit's output "
             f"has shape {tuple(answer.output.shape[1:])}, expected "
             f"{tuple(ref.output.shape[1:])}"
-            + (": your 3x3 convolution has padding='valid', which shrinks the map; "
-               "use padding='same'" if valid else "")
+            + (
+                ": your 3x3 convolution has padding='valid', which shrinks the map; "
+                "use padding='same'"
+                if valid
+                else ""
+            )
         )
     ans_nodes, ref_nodes = _walk(answer.output), _walk(ref.output)
     expected = [k for k, _ in _steps(ref_nodes)]
@@ -474,7 +492,8 @@ def _check_unit_case(fn: Callable[[Any, Sequence[int]], Any],
             if all(p is not x_node for p in add.inputs):
                 others = " and ".join(
                     f"the output of {(p.kinds or [type(p.op).__name__])[-1]} ({p.name})"
-                    for p in add.inputs)
+                    for p in add.inputs
+                )
                 raise _Finding(
                     f"your addition adds {others}, not the unit's input x: the identity "
                     "shortcut must carry x itself, untouched"
@@ -482,8 +501,7 @@ def _check_unit_case(fn: Callable[[Any, Sequence[int]], Any],
     _compare_convs(ref_nodes, ans_nodes, what)
     if answer.count_params() != ref.count_params():
         raise _Finding(
-            f"your unit has {answer.count_params():,} parameters, expected "
-            f"{ref.count_params():,}"
+            f"your unit has {answer.count_params():,} parameters, expected {ref.count_params():,}"
         )
     _randomise(ref, seed=case)
     _copy_weights(ref_nodes, ans_nodes, what)
@@ -581,8 +599,9 @@ def check_preact_unit(fn: Callable[[Any, Sequence[int]], Any]) -> bool:
         True when the answer matches (a line saying so is printed either way).
     """
     _check_callable(fn, "fn")
-    return _run_check(lambda: _check_unit(fn, _preact_reference, "pre-activation unit",
-                                          _PREACT_HINTS))
+    return _run_check(
+        lambda: _check_unit(fn, _preact_reference, "pre-activation unit", _PREACT_HINTS)
+    )
 
 
 def check_original_unit(fn: Callable[[Any, Sequence[int]], Any]) -> bool:
@@ -604,9 +623,11 @@ def check_relu_before_add_unit(fn: Callable[[Any, Sequence[int]], Any]) -> bool:
     ``rnpa.residual_unit(..., order="relu_before_add")``.
     """
     _check_callable(fn, "fn")
-    return _run_check(lambda: _check_unit(fn, _relu_before_add_reference,
-                                          "'ReLU before addition' unit",
-                                          _RELU_BEFORE_ADD_HINTS))
+    return _run_check(
+        lambda: _check_unit(
+            fn, _relu_before_add_reference, "'ReLU before addition' unit", _RELU_BEFORE_ADD_HINTS
+        )
+    )
 
 
 def check_plain_unit(fn: Callable[[Any, Sequence[int]], Any]) -> bool:
@@ -616,8 +637,9 @@ def check_plain_unit(fn: Callable[[Any, Sequence[int]], Any]) -> bool:
     ``rnpa.residual_block(..., use_shortcuts=False)``.
     """
     _check_callable(fn, "fn")
-    return _run_check(lambda: _check_unit(fn, _plain_reference, "plain unit", _PLAIN_HINTS,
-                                          shortcut=False))
+    return _run_check(
+        lambda: _check_unit(fn, _plain_reference, "plain unit", _PLAIN_HINTS, shortcut=False)
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -768,8 +790,7 @@ def _network_hints(ref_nodes: list[_Node]) -> dict:
     """Messages keyed on the position of the reference's named layers."""
     steps = _steps(ref_nodes)
     where = {node.name: i for i, (_, node) in enumerate(steps)}
-    hints: dict = {
-    }
+    hints: dict = {}
     if "conv1a" in where:
         hints[(where["conv1a"], _CONV, _BN)] = (
             "your unit 1 starts with its own BN-ReLU: in the 2017 network it has none, the stem's "
@@ -791,8 +812,9 @@ def _network_hints(ref_nodes: list[_Node]) -> dict:
     return hints
 
 
-def _check_network_case(fn: Callable[..., Any], args: tuple, reference: Any, what: str,
-                        seed: int) -> None:
+def _check_network_case(
+    fn: Callable[..., Any], args: tuple, reference: Any, what: str, seed: int
+) -> None:
     import keras
 
     model = _call(fn, *args)
@@ -894,13 +916,17 @@ def check_flexible_network(fn: Callable[[tuple, int, int], Any]) -> bool:
 
         for i, (shape, classes, stages) in enumerate(NETWORK_CASES):
             reference = ResNetPreAct(input_shape=shape, nb_classes=classes, num_stages=stages)
-            what = f"your network for input_shape={shape}, num_classes={classes}, " \
-                   f"num_stages={stages}"
+            what = (
+                f"your network for input_shape={shape}, num_classes={classes}, num_stages={stages}"
+            )
             _check_network_case(fn, (shape, classes, stages), reference, what, seed=i)
         return (
             "your network matches rnpa.ResNetPreAct for every size, number of classes and "
-            "number of units tried (" + "; ".join(f"{s[0]}x{s[1]}x{s[2]}, {c} classes, {n} units"
-                                                  for s, c, n in NETWORK_CASES) + ")"
+            "number of units tried ("
+            + "; ".join(
+                f"{s[0]}x{s[1]}x{s[2]}, {c} classes, {n} units" for s, c, n in NETWORK_CASES
+            )
+            + ")"
         )
 
     return _run_check(body)
@@ -917,8 +943,7 @@ def check_params_by_hand(fn: Callable[[int], int]) -> bool:
         from rnpa.models import ResNetPreAct
 
         counts = {n: ResNetPreAct(num_stages=n).count_params() for n in range(1, 9)}
-        answers = {n: _as_count(_call(fn, n), f"your function for num_stages={n}")
-                   for n in counts}
+        answers = {n: _as_count(_call(fn, n), f"your function for num_stages={n}") for n in counts}
         wrong = [n for n in counts if answers[n] != counts[n]]
         if wrong:
             n = wrong[0]
@@ -926,17 +951,22 @@ def check_params_by_hand(fn: Callable[[int], int]) -> bool:
             steps = {answers[k] - answers[k - 1] for k in range(2, 9)}
             hint = ""
             if len(steps) == 1 and per_unit not in steps:
-                hint = (f": each unit after the first adds {per_unit:,} parameters, your count "
-                        f"adds {steps.pop():,}")
+                hint = (
+                    f": each unit after the first adds {per_unit:,} parameters, your count "
+                    f"adds {steps.pop():,}"
+                )
             elif wrong == [1] and answers[1] - counts[1] == 512:
-                hint = (": unit 1 has 512 fewer parameters than the others (it has no bn1a, "
-                        "whose 128 channels hold 4 numbers each)")
+                hint = (
+                    ": unit 1 has 512 fewer parameters than the others (it has no bn1a, "
+                    "whose 128 channels hold 4 numbers each)"
+                )
             raise _Finding(
-                f"for num_stages={n} expected {counts[n]:,} parameters, found {answers[n]:,}"
-                + hint
+                f"for num_stages={n} expected {counts[n]:,} parameters, found {answers[n]:,}" + hint
             )
-        return (f"e.g. num_stages=6 has {counts[6]:,} parameters, "
-                f"{counts[6] - counts[5]:,} more than the default 5")
+        return (
+            f"e.g. num_stages=6 has {counts[6]:,} parameters, "
+            f"{counts[6] - counts[5]:,} more than the default 5"
+        )
 
     return _run_check(body)
 
@@ -984,8 +1014,9 @@ def stack_units(
 _RECIPE_RESULTS: dict[tuple, dict] = {}
 
 
-def train_recipe(recipe: Any, epochs: int, steps_per_epoch: int | None = None,
-                 seed: int = 0, num_stages: int = 5) -> dict:
+def train_recipe(
+    recipe: Any, epochs: int, steps_per_epoch: int | None = None, seed: int = 0, num_stages: int = 5
+) -> dict:
     """Train ``rnpa.ResNetPreAct(reg=recipe.reg, num_stages=...)`` on flowers32; cached.
 
     Returns ``{"val_accuracy": [...], "best": float, "seconds": float}``. The same
@@ -1004,11 +1035,21 @@ def train_recipe(recipe: Any, epochs: int, steps_per_epoch: int | None = None,
         start = time.perf_counter()
         keras.backend.clear_session()
         model = ResNetPreAct(reg=recipe.reg, num_stages=num_stages)
-        history = fit(model, "flowers32", recipe, epochs=epochs,
-                      steps_per_epoch=steps_per_epoch, seed=seed, verbose=0)
+        history = fit(
+            model,
+            "flowers32",
+            recipe,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            seed=seed,
+            verbose=0,
+        )
         val = [float(v) for v in history.history["val_accuracy"]]
-        _RECIPE_RESULTS[key] = {"val_accuracy": val, "best": max(val),
-                                "seconds": time.perf_counter() - start}
+        _RECIPE_RESULTS[key] = {
+            "val_accuracy": val,
+            "best": max(val),
+            "seconds": time.perf_counter() - start,
+        }
     return _RECIPE_RESULTS[key]
 
 
@@ -1096,7 +1137,7 @@ def _hint(source: str) -> str:
     for line in source.splitlines():
         text = line.strip()
         if text.lower().startswith("# hint:"):
-            hint = text[len("# hint:"):].strip()
+            hint = text[len("# hint:") :].strip()
             return hint.replace("\\", "\\\\").replace('"', '\\"') or DEFAULT_HINT
     return DEFAULT_HINT
 
@@ -1137,12 +1178,16 @@ def exercise_notebook(solution: dict) -> dict:
     nb.metadata.pop("celltoolbar", None)
     if nb.cells and nb.cells[0].cell_type == "markdown":
         nb.cells[0].source = nb.cells[0].source.replace(
-            "/notebooks/solutions/", "/notebooks/exercises/")
+            "/notebooks/solutions/", "/notebooks/exercises/"
+        )
     return nb
 
 
-def build(solutions_dir: str | os.PathLike = SOLUTIONS_DIR,
-          out_dir: str | os.PathLike = EXERCISES_DIR, check: bool = False) -> list[Path]:
+def build(
+    solutions_dir: str | os.PathLike = SOLUTIONS_DIR,
+    out_dir: str | os.PathLike = EXERCISES_DIR,
+    check: bool = False,
+) -> list[Path]:
     """Write (or, with ``check``, compare) the learner's notebook of every solution notebook.
 
     Parameters
@@ -1171,8 +1216,9 @@ def build(solutions_dir: str | os.PathLike = SOLUTIONS_DIR,
         nb = exercise_notebook(json.loads(path.read_text(encoding="utf-8")))
         texts[out / path.name] = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     if check:
-        return [p for p, t in texts.items()
-                if not p.is_file() or p.read_text(encoding="utf-8") != t]
+        return [
+            p for p, t in texts.items() if not p.is_file() or p.read_text(encoding="utf-8") != t
+        ]
     out.mkdir(parents=True, exist_ok=True)
     for path, text in texts.items():
         write_atomic(path, text)

@@ -136,8 +136,9 @@ def ResNetPreAct(  # noqa: N802 (the original's name)
     _check_bool(use_final_conv, "use_final_conv")
     _check_bool(use_shortcuts, "use_shortcuts")
     reg = check_reg(reg)
-    weights_path = _check_weights(weights, input_shape, nb_classes, num_stages, use_final_conv,
-                                  use_shortcuts)
+    weights_path = _check_weights(
+        weights, input_shape, nb_classes, num_stages, use_final_conv, use_shortcuts
+    )
     l2 = regularizers.L2(reg) if reg > 0 else None
 
     img_input = keras.Input(shape=input_shape, name="input")
@@ -180,8 +181,9 @@ def _weight_arrays(path: str) -> dict[str, tuple[int, ...]]:
     arrays: dict[str, tuple[int, ...]] = {}
     with h5py.File(path, "r") as f:
         f.visititems(
-            lambda name, obj: arrays.__setitem__(name, obj.shape)
-            if isinstance(obj, h5py.Dataset) else None
+            lambda name, obj: (
+                arrays.__setitem__(name, obj.shape) if isinstance(obj, h5py.Dataset) else None
+            )
         )
     return arrays
 
@@ -218,8 +220,11 @@ def load_weights_checked(model: keras.Model, path: str | os.PathLike[str]) -> ke
     counts: dict[str, int] = {}
     for layer in model.layers:
         if layer.weights:
-            key = re.sub("([a-z])([A-Z])", r"\1_\2",
-                         re.sub("(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__)).lower()
+            key = re.sub(
+                "([a-z])([A-Z])",
+                r"\1_\2",
+                re.sub("(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__),
+            ).lower()
             n = counts.get(key, 0)
             counts[key] = n + 1
             names[f"layers/{key}" + (f"_{n}" if n else "")] = layer.name
@@ -303,19 +308,27 @@ def _kind_of(unit: Any, bottleneck: Any, default: str, caller: str) -> UnitKind:
     """
     if isinstance(unit, bool):  # the old positional bottleneck argument
         if bottleneck is not None:
-            raise TypeError(f"{caller}() got a bool unit={unit!r} and bottleneck={bottleneck!r}; "
-                            "pass unit='bottleneck' or unit='basic'")
+            raise TypeError(
+                f"{caller}() got a bool unit={unit!r} and bottleneck={bottleneck!r}; "
+                "pass unit='bottleneck' or unit='basic'"
+            )
         bottleneck, unit = unit, default
     if bottleneck is not None:
         if not isinstance(bottleneck, bool):
-            raise TypeError(f"bottleneck must be True or False (deprecated: use unit=), "
-                            f"got {bottleneck!r}")
+            raise TypeError(
+                f"bottleneck must be True or False (deprecated: use unit=), got {bottleneck!r}"
+            )
         mapped = "bottleneck" if bottleneck else "basic"
         if unit != default and unit != mapped:
-            raise ValueError(f"{caller}() got unit={unit!r} and the deprecated "
-                             f"bottleneck={bottleneck!r}; pass unit= only")
-        warnings.warn(f"{caller}(bottleneck={bottleneck}) is deprecated; use unit={mapped!r}",
-                      DeprecationWarning, stacklevel=3)
+            raise ValueError(
+                f"{caller}() got unit={unit!r} and the deprecated "
+                f"bottleneck={bottleneck!r}; pass unit= only"
+            )
+        warnings.warn(
+            f"{caller}(bottleneck={bottleneck}) is deprecated; use unit={mapped!r}",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         unit = mapped
     return get_unit_kind(unit, "unit")
 
@@ -372,7 +385,11 @@ def _cifar_network(
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = layers.Conv2D(
-        CIFAR_WIDTHS[0], (3, 3), padding="same", use_bias=False, kernel_regularizer=l2,
+        CIFAR_WIDTHS[0],
+        (3, 3),
+        padding="same",
+        use_bias=False,
+        kernel_regularizer=l2,
         name="conv0",
     )(inputs)
     # the stem ends as each unit's input expects: conv-BN-ReLU before units that
@@ -501,8 +518,12 @@ def build_model(name: str, **kwargs: Any) -> keras.Model:
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     params = inspect.signature(builder).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    allowed = [p for p in params if p != "depth" and params[p].kind not in (
-        inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    allowed = [
+        p
+        for p in params
+        if p != "depth"
+        and params[p].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
     unknown = [k for k in kwargs if k not in allowed and (not takes_any or k == "depth")]
     if unknown:
         raise TypeError(
@@ -523,8 +544,9 @@ def _resnetpreact(
     weights: str | None = None,
 ) -> keras.Model:
     """:func:`ResNetPreAct` under the registry's keyword names (``num_classes``: ``nb_classes``)."""
-    return ResNetPreAct(input_shape, num_classes, num_stages, use_final_conv, reg, use_shortcuts,
-                        weights)
+    return ResNetPreAct(
+        input_shape, num_classes, num_stages, use_final_conv, reg, use_shortcuts, weights
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -575,8 +597,9 @@ def cifar_resnet(
         ``resnet_{order}_{depth}`` or ``plain_{order}{depth}``.
     """
     kind = _kind_of(unit, bottleneck, "basic", "cifar_resnet")
-    return _cifar_network(depth, num_classes, input_shape, kind, order, shortcuts, shortcut_type,
-                          reg, name)
+    return _cifar_network(
+        depth, num_classes, input_shape, kind, order, shortcuts, shortcut_type, reg, name
+    )
 
 
 @register_model("preact_resnet{depth}")
@@ -632,8 +655,9 @@ def preact_resnet(
         ResNet-1001 (He et al. 2016, tables 2 and 3).
     """
     kind = _kind_of(unit, bottleneck, "bottleneck", "preact_resnet")
-    return _cifar_network(depth, num_classes, input_shape, kind, "pre", shortcuts, shortcut_type,
-                          reg, name)
+    return _cifar_network(
+        depth, num_classes, input_shape, kind, "pre", shortcuts, shortcut_type, reg, name
+    )
 
 
 @register_model("resnet_original{depth}")
@@ -672,8 +696,9 @@ def resnet_original(
     keras.Model
     """
     kind = _kind_of(unit, bottleneck, "basic", "resnet_original")
-    return _cifar_network(depth, num_classes, input_shape, kind, "post", shortcuts, shortcut_type,
-                          reg, name)
+    return _cifar_network(
+        depth, num_classes, input_shape, kind, "post", shortcuts, shortcut_type, reg, name
+    )
 
 
 @register_model("plain{depth}")
@@ -706,8 +731,9 @@ def plain_network(
     keras.Model
     """
     kind = _kind_of(unit, bottleneck, "basic", "plain_network")
-    return _cifar_network(depth, num_classes, input_shape, kind, order, False, "projection", reg,
-                          name)
+    return _cifar_network(
+        depth, num_classes, input_shape, kind, order, False, "projection", reg, name
+    )
 
 
 # registered last, so that the list of models reads from the paper's networks to the ablation

@@ -176,8 +176,11 @@ def chance_levels(num_classes: int) -> dict[str, float]:
         ``"val_accuracy"``): cross-entropy of the uniform prediction and its
         expected accuracy. For 5 classes ln 5 = 1.609 and 0.2.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) \
-            or num_classes < 2:
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, numbers.Integral)
+        or num_classes < 2
+    ):
         raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
     loss, acc = math.log(int(num_classes)), 1.0 / int(num_classes)
     return {"loss": loss, "accuracy": acc, "val_loss": loss, "val_accuracy": acc}
@@ -222,13 +225,24 @@ def mark_stages(ax: Any, labels: Sequence[str]) -> list[float]:
         with the stage's name at the top.
     """
     stages = [_stage_of(lab) for lab in labels]
-    where = [i + 0.5 for i in range(1, len(stages))
-             if stages[i] is not None and stages[i - 1] is not None and stages[i] != stages[i - 1]]
+    where = [
+        i + 0.5
+        for i in range(1, len(stages))
+        if stages[i] is not None and stages[i - 1] is not None and stages[i] != stages[i - 1]
+    ]
     for x in where:
         ax.axvline(x, color="#999999", linestyle="--", linewidth=1.0, zorder=0.5)
-        ax.annotate(f"stage {stages[int(x - 0.5)]}", (x, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(3, -3), textcoords="offset points", ha="left", va="top", fontsize=7,
-                    color="#666666")
+        ax.annotate(
+            f"stage {stages[int(x - 0.5)]}",
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="#666666",
+        )
     return where
 
 
@@ -291,9 +305,7 @@ def learning_curves(
             val_key = f"val_{metric}"
             if validation and val_key in hist:
                 vals = hist[val_key]
-                ax.plot(
-                    np.arange(1, len(vals) + 1), vals, "--", color=color, label=f"{run} val"
-                )
+                ax.plot(np.arange(1, len(vals) + 1), vals, "--", color=color, label=f"{run} val")
         _draw_chance(ax, levels.get(metric))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
@@ -365,8 +377,7 @@ def image_grid(
         predictions = np.asarray(predictions)
         if predictions.shape != labels.shape:
             raise ValueError(
-                f"predictions must have the shape of labels {labels.shape}, "
-                f"got {predictions.shape}"
+                f"predictions must have the shape of labels {labels.shape}, got {predictions.shape}"
             )
     cols = int(cols) if cols else math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -510,7 +521,12 @@ def confusion_matrix(
         for j in range(k):
             text = f"{values[i, j]:.2f}" if normalize else f"{counts[i, j]:d}"
             ax.text(
-                j, i, text, ha="center", va="center", fontsize=8,
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
                 color="white" if values[i, j] > threshold else "black",
             )
     fig.tight_layout()
@@ -583,9 +599,7 @@ def per_unit(
     return _per_unit(values, "values", log=log, title=title, ylabel=ylabel, ax=ax)
 
 
-def _per_unit(
-    values: Any, arg: str, log: bool, title: str | None, ylabel: str, ax: Any
-) -> Figure:
+def _per_unit(values: Any, arg: str, log: bool, title: str | None, ylabel: str, ax: Any) -> Figure:
     """:func:`per_unit`, with ``arg`` the argument's name in error messages."""
     values = _check_mapping(values, arg, "{network: {unit: value}}")
     series = {}
@@ -605,14 +619,17 @@ def _per_unit(
     else:
         fig = ax.figure
     longest: list[str] = []
-    for (color, style), (net, (labels, rows)) in zip(_styles(list(series)), series.items(),
-                                                      strict=True):
+    for (color, style), (net, (labels, rows)) in zip(
+        _styles(list(series)), series.items(), strict=True
+    ):
         x = np.arange(1, len(rows) + 1)
-        ax.plot(x, [r.mean() for r in rows], linestyle=style, marker="o", ms=3.5, color=color,
-                label=net)
+        ax.plot(
+            x, [r.mean() for r in rows], linestyle=style, marker="o", ms=3.5, color=color, label=net
+        )
         if any(len(r) > 1 for r in rows):
-            ax.fill_between(x, [r.min() for r in rows], [r.max() for r in rows], color=color,
-                            alpha=0.15, lw=0)
+            ax.fill_between(
+                x, [r.min() for r in rows], [r.max() for r in rows], color=color, alpha=0.15, lw=0
+            )
         if len(labels) > len(longest):
             longest = labels
     if log:
@@ -737,8 +754,13 @@ def bar_comparison(
         ax.set_yscale("log")
     for bar, h in zip(bars, heights, strict=True):
         ax.annotate(
-            fmt.format(h), (bar.get_x() + bar.get_width() / 2, h),
-            ha="center", va="bottom", fontsize=9, xytext=(0, 2), textcoords="offset points",
+            fmt.format(h),
+            (bar.get_x() + bar.get_width() / 2, h),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            xytext=(0, 2),
+            textcoords="offset points",
         )
     ax.set_ylabel(ylabel)
     if title:
@@ -809,16 +831,29 @@ def mean_bars(
     spreads = [_spread(r) for r in runs.values()]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(names) + 1.5), 3.8))
     x = np.arange(len(names))
-    bars = ax.bar(x, means, yerr=spreads, capsize=5, alpha=0.85,
-                  color=[c for c, _ in _styles(names)], error_kw={"lw": 1.2})
+    bars = ax.bar(
+        x,
+        means,
+        yerr=spreads,
+        capsize=5,
+        alpha=0.85,
+        color=[c for c, _ in _styles(names)],
+        error_kw={"lw": 1.2},
+    )
     _draw_chance(ax, level)
     for i, r in enumerate(runs.values()):
         jitter = np.linspace(-0.12, 0.12, len(r)) if len(r) > 1 else np.zeros(1)
         ax.plot(x[i] + jitter, r, "o", color="black", ms=3.5, zorder=3)
     for bar, m, s in zip(bars, means, spreads, strict=True):
-        ax.annotate(fmt.format(m), (bar.get_x() + bar.get_width() / 2, m + s),
-                    ha="center", va="bottom", fontsize=9, xytext=(0, 3),
-                    textcoords="offset points")
+        ax.annotate(
+            fmt.format(m),
+            (bar.get_x() + bar.get_width() / 2, m + s),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            xytext=(0, 3),
+            textcoords="offset points",
+        )
     ax.set_xticks(x, names)
     ax.set_ylabel(ylabel)
     if title:
@@ -887,11 +922,19 @@ def mean_curves(
     for (color, style), (group, curves) in zip(_styles(list(series)), series.items(), strict=True):
         epochs = np.arange(1, curves.shape[1] + 1)
         n = curves.shape[0]
-        ax.plot(epochs, curves.mean(axis=0), marker="o", linestyle=style, ms=3, color=color,
-                label=f"{group} ({n} run{'s' if n != 1 else ''})")
+        ax.plot(
+            epochs,
+            curves.mean(axis=0),
+            marker="o",
+            linestyle=style,
+            ms=3,
+            color=color,
+            label=f"{group} ({n} run{'s' if n != 1 else ''})",
+        )
         if n > 1:
-            ax.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=color,
-                            alpha=0.15, lw=0)
+            ax.fill_between(
+                epochs, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.15, lw=0
+            )
     _draw_chance(ax, level)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     ax.set_xlabel("epoch")
@@ -942,9 +985,15 @@ def mean_vs_depth(
         depths = _sorted_depths(per_depth, family)
         runs = [_check_runs(per_depth[d], f"results[{family!r}][{d}]") for d in depths]
         all_depths.update(depths)
-        ax.errorbar(np.array(depths, dtype=float), np.array([r.mean() for r in runs]),
-                    yerr=np.array([_spread(r) for r in runs]),
-                    fmt="-o", capsize=4, color=color, label=str(family))
+        ax.errorbar(
+            np.array(depths, dtype=float),
+            np.array([r.mean() for r in runs]),
+            yerr=np.array([_spread(r) for r in runs]),
+            fmt="-o",
+            capsize=4,
+            color=color,
+            label=str(family),
+        )
         for d, r in zip(depths, runs, strict=True):
             ax.plot([d] * len(r), r, ".", color=color, alpha=0.5)
     _draw_chance(ax, level)

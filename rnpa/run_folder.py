@@ -46,8 +46,9 @@ def _architecture(model: keras.Model) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def identity(model: keras.Model, data: Any, recipe: Any, seed: int | None,
-             steps_per_epoch: int | None) -> dict[str, Any]:
+def identity(
+    model: keras.Model, data: Any, recipe: Any, seed: int | None, steps_per_epoch: int | None
+) -> dict[str, Any]:
     """What defines a run: two calls of ``fit`` with equal identities train the same run."""
     fields = recipe.to_dict()
     fields.pop("epochs")
@@ -106,13 +107,16 @@ def _record(folder: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise ValueError(f"{str(path)!r} cannot be read ({err}); pass overwrite=True "
-                         "(--overwrite) to start a new run there, or use another folder") from None
+        raise ValueError(
+            f"{str(path)!r} cannot be read ({err}); pass overwrite=True "
+            "(--overwrite) to start a new run there, or use another folder"
+        ) from None
     return record if isinstance(record, dict) else None
 
 
-def prepare(folder: Path, ident: dict[str, Any], epochs: int, *, resume: bool,
-            overwrite: bool) -> Plan:
+def prepare(
+    folder: Path, ident: dict[str, Any], epochs: int, *, resume: bool, overwrite: bool
+) -> Plan:
     """Decide what to do with ``folder`` for the run ``ident`` of ``epochs`` epochs.
 
     Raises ``ValueError`` (one line, naming the folder and the difference) for a
@@ -149,15 +153,21 @@ def prepare(folder: Path, ident: dict[str, Any], epochs: int, *, resume: bool,
         return Plan("resume", done)
     recorded = int(record.get("epochs", done))
     if epochs <= recorded:
-        return Plan("complete", recorded, (
-            f"the run in {folder} is complete ({recorded} epochs): nothing to train. To train "
-            f"it longer, ask for more epochs (epochs= / --epochs); for a new run, use another "
-            "out_dir or overwrite=True (--overwrite)"))
+        return Plan(
+            "complete",
+            recorded,
+            (
+                f"the run in {folder} is complete ({recorded} epochs): nothing to train. To train "
+                f"it longer, ask for more epochs (epochs= / --epochs); for a new run, use another "
+                "out_dir or overwrite=True (--overwrite)"
+            ),
+        )
     return Plan("extend", recorded)
 
 
-def write_record(folder: Path, ident: dict[str, Any], epochs: int, complete: bool,
-                 extra: dict[str, Any]) -> None:
+def write_record(
+    folder: Path, ident: dict[str, Any], epochs: int, complete: bool, extra: dict[str, Any]
+) -> None:
     """Write ``recipe.json`` atomically: identity, epochs, completeness and ``extra``."""
     from rnpa._files import write_atomic
 
@@ -182,5 +192,15 @@ def history_from_log(folder: Path) -> keras.callbacks.History:
 # the callback that keeps the run's backup lives with the other callbacks
 from rnpa.callbacks import SafeBackupAndRestore  # noqa: E402,F401
 
-__all__ = ["Plan", "RECORD", "RUN_FILES", "SafeBackupAndRestore", "first_difference",
-           "history_from_log", "identity", "logged_epochs", "prepare", "write_record"]
+__all__ = [
+    "Plan",
+    "RECORD",
+    "RUN_FILES",
+    "SafeBackupAndRestore",
+    "first_difference",
+    "history_from_log",
+    "identity",
+    "logged_epochs",
+    "prepare",
+    "write_record",
+]

@@ -178,8 +178,9 @@ def measure_training_throughput(
     if warmup:
         model.fit(dataset, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)
     timer = _RoundClock(batch_size, clock)
-    model.fit(dataset, epochs=rounds, steps_per_epoch=steps, verbose=0, callbacks=[timer],
-              shuffle=False)
+    model.fit(
+        dataset, epochs=rounds, steps_per_epoch=steps, verbose=0, callbacks=[timer], shuffle=False
+    )
     rates = [n / s if s > 0 else math.inf for n, s in zip(timer.images, timer.seconds, strict=True)]
     if details is not None:
         details.update(seconds=list(timer.seconds), images=list(timer.images),

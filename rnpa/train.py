@@ -113,8 +113,9 @@ class _Paths:
         workers, chief, task = worker_role(strategy)
         if chief:
             return cls(out, out, out / "backup", workers)
-        return cls(out, Path(tempfile.mkdtemp(prefix=f"rnpa-{task}-")), out / f"backup-{task}",
-                   workers)
+        return cls(
+            out, Path(tempfile.mkdtemp(prefix=f"rnpa-{task}-")), out / f"backup-{task}", workers
+        )
 
     def close(self) -> None:
         if self.files is not None and self.files != self.out:
@@ -169,8 +170,9 @@ def _loss_and_data(recipe: Recipe, data: Any) -> tuple[Any, Any, Any]:
     return loss, data.train.map(one_hot), data.val.map(one_hot)
 
 
-def _callbacks(paths: _Paths, plan: Any, recipe: Recipe, nan_stop: StopOnNaN,
-               tensorboard: bool, extra: Any) -> list[keras.callbacks.Callback]:
+def _callbacks(
+    paths: _Paths, plan: Any, recipe: Recipe, nan_stop: StopOnNaN, tensorboard: bool, extra: Any
+) -> list[keras.callbacks.Callback]:
     """NaN stop, BN momentum, then (with a folder) best checkpoint, log, backup; then ``extra``."""
     cbs: list[keras.callbacks.Callback] = [nan_stop]
     if recipe.bn_momentum is not None:
@@ -179,8 +181,9 @@ def _callbacks(paths: _Paths, plan: Any, recipe: Recipe, nan_stop: StopOnNaN,
         files, resumed = paths.files, plan.action != "new"
         # a resumed or extended run must beat the best epoch logged before too
         floor = logged_best(files / "log.csv", "val_accuracy") if resumed else None
-        cbs.append(BestCheckpoint(files / "best.keras", initial_value_threshold=floor,
-                                  nan_stop=nan_stop))
+        cbs.append(
+            BestCheckpoint(files / "best.keras", initial_value_threshold=floor, nan_stop=nan_stop)
+        )
         cbs.append(keras.callbacks.CSVLogger(str(files / "log.csv"), append=resumed))
         if tensorboard:
             cbs.append(keras.callbacks.TensorBoard(str(files / "tensorboard")))
@@ -278,8 +281,9 @@ def fit(
     plan, ident = run_folder.Plan("new"), None
     if paths.out is not None:
         ident = run_folder.identity(model, data, recipe, seed, steps_per_epoch)
-        plan = run_folder.prepare(paths.files, ident, recipe.epochs, resume=resume,
-                                  overwrite=overwrite)
+        plan = run_folder.prepare(
+            paths.files, ident, recipe.epochs, resume=resume, overwrite=overwrite
+        )
         if plan.action == "complete":
             return _complete(model, paths, plan, recipe, verbose)
     import tensorflow as tf
@@ -289,25 +293,40 @@ def fit(
     steps = steps_per_epoch or data.steps_per_epoch
     loss, train_ds, val_ds = _loss_and_data(recipe, data)
     with strategy.scope():
-        train_model.compile(optimizer=make_optimizer(recipe, steps), loss=loss,
-                            metrics=["accuracy"], jit_compile=recipe.jit_compile)
+        train_model.compile(
+            optimizer=make_optimizer(recipe, steps),
+            loss=loss,
+            metrics=["accuracy"],
+            jit_compile=recipe.jit_compile,
+        )
     if plan.action == "extend":  # from the final weights, on the longer run's schedule
         train_model.set_weights(load_model_file(paths.files / "final.keras").get_weights())
         train_model.optimizer.iterations.assign(plan.done * steps)
     nan_stop = StopOnNaN()
     cbs = _callbacks(paths, plan, recipe, nan_stop, tensorboard, callbacks)
-    record = {"recipe": recipe.to_dict(), "dataset": data.name, "batch_size": data.batch_size,
-              "augment": data.augment, "precision": policy, "seed": seed,
-              "mean": data.mean.tolist(), "std": data.std.tolist()}
+    record = {
+        "recipe": recipe.to_dict(),
+        "dataset": data.name,
+        "batch_size": data.batch_size,
+        "augment": data.augment,
+        "precision": policy,
+        "seed": seed,
+        "mean": data.mean.tolist(),
+        "std": data.std.tolist(),
+    }
     if paths.out is not None:
         run_folder.write_record(paths.files, ident, recipe.epochs, False, record)
     fixes = KerasMultiWorkerFixes(train_model, strategy) if paths.workers > 1 else None
     with fixes or contextlib.nullcontext():
         history = train_model.fit(
-            train_ds.repeat() if steps_per_epoch else train_ds, epochs=recipe.epochs,
+            train_ds.repeat() if steps_per_epoch else train_ds,
+            epochs=recipe.epochs,
             initial_epoch=plan.done if plan.action == "extend" else 0,
-            steps_per_epoch=steps_per_epoch, validation_data=val_ds, callbacks=cbs,
-            verbose=verbose, shuffle=False,  # the pipeline shuffles
+            steps_per_epoch=steps_per_epoch,
+            validation_data=val_ds,
+            callbacks=cbs,
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles
         )
     if paths.workers > 1:
         average_over_workers(train_model, strategy)
@@ -317,19 +336,22 @@ def fit(
         save_model(model, paths.files / "final.keras")
         run_folder.write_record(paths.files, ident, recipe.epochs, True, record)
     paths.close()
-    return FitResult(dict(history.history), list(history.epoch), recipe, paths.out,
-                     nan_stop.stopped)
+    return FitResult(
+        dict(history.history), list(history.epoch), recipe, paths.out, nan_stop.stopped
+    )
 
 
-def _complete(model: keras.Model, paths: _Paths, plan: Any, recipe: Recipe,
-              verbose: Any) -> FitResult:
+def _complete(
+    model: keras.Model, paths: _Paths, plan: Any, recipe: Recipe, verbose: Any
+) -> FitResult:
     """A complete run asked again: nothing trained; ``model`` gets its final weights."""
     model.set_weights(load_model_file(paths.files / "final.keras").get_weights())
     if verbose:
         print(plan.message)
     log = run_folder.history_from_log(paths.files)
-    return FitResult(dict(log.history), list(log.epoch), recipe, paths.out, complete=True,
-                     message=plan.message)
+    return FitResult(
+        dict(log.history), list(log.epoch), recipe, paths.out, complete=True, message=plan.message
+    )
 
 
 def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
@@ -346,8 +368,10 @@ def load_model_file(path: str | os.PathLike[str]) -> keras.Model:
     if path.suffix != ".keras":
         raise ValueError(f"model must be a .keras file (from train), got {str(path)!r}")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{str(path)!r} is not a valid .keras file (not a zip archive: "
-                         "empty, truncated or another format)")
+        raise ValueError(
+            f"{str(path)!r} is not a valid .keras file (not a zip archive: "
+            "empty, truncated or another format)"
+        )
     try:
         return keras.models.load_model(path, compile=False)
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as err:

@@ -287,10 +287,13 @@ def test_unit_costs_place_the_bn_after_the_addition_in_its_unit():
     full = analysis.unit_costs(model, include_stem_head=True)
     assert list(full) == ["stem", "1_1", "2_1", "3_1", "head"]
     assert full["1_1"].layers[-2:] == ("bn1_1out", "relu1_1out")
-    assert full["2_1"].params == (conv_params_(3, 16, 32) + conv_params_(3, 32, 32)
-                                  + 4 * 32  # bn2_1a
-                                  + conv_params_(1, 16, 32)  # proj2_1, no BN in this order
-                                  + 4 * 32)  # bn2_1out
+    assert full["2_1"].params == (
+        conv_params_(3, 16, 32)
+        + conv_params_(3, 32, 32)
+        + 4 * 32  # bn2_1a
+        + conv_params_(1, 16, 32)  # proj2_1, no BN in this order
+        + 4 * 32
+    )  # bn2_1out
     assert sum(c.params for c in full.values()) == model.count_params()
 
 
@@ -338,7 +341,15 @@ def test_layers_rnpa_networks_do_not_have_are_refused_not_counted_as_zero(layer,
 def test_unit_label_follows_the_blocks_contract():
     from rnpa.blocks import layer_name
 
-    for role, part in (("bn", "a"), ("relu", "out"), ("bn", "out"), ("conv", "c"),
-                       ("proj", None), ("bnproj", None), ("down", None), ("pad", None),
-                       ("merge", None)):
+    for role, part in (
+        ("bn", "a"),
+        ("relu", "out"),
+        ("bn", "out"),
+        ("conv", "c"),
+        ("proj", None),
+        ("bnproj", None),
+        ("down", None),
+        ("pad", None),
+        ("merge", None),
+    ):
         assert analysis.unit_label(layer_name(role, "3_7", part)) == "3_7"

@@ -84,8 +84,6 @@ def test_pad_and_crop_is_an_exact_shifted_window():
         assert matches, f"image {i} is not a window of the padded image"
 
 
-
-
 def test_pad_and_crop_needs_no_crop_and_resize():
     """The crop gathers whole pixels: no CropAndResize op, whose cost model printed a
     warning into every epoch's progress bar."""

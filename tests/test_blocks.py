@@ -35,12 +35,29 @@ def names(model) -> list[str]:
 def test_residual_block_stage1_and_later_stages():
     m1 = unit_model(residual_block, (16, 16, 128), filters=[32, 32, 128], stage=1)
     assert names(m1) == [
-        "x", "conv1a", "bn1b", "relu1b", "conv1b", "bn1c", "relu1c", "conv1c", "merge1",
+        "x",
+        "conv1a",
+        "bn1b",
+        "relu1b",
+        "conv1b",
+        "bn1c",
+        "relu1c",
+        "conv1c",
+        "merge1",
     ]
     m3 = unit_model(residual_block, (16, 16, 128), filters=[32, 32, 128], stage=3)
     assert names(m3) == [
-        "x", "bn3a", "relu3a", "conv3a", "bn3b", "relu3b", "conv3b", "bn3c", "relu3c",
-        "conv3c", "merge3",
+        "x",
+        "bn3a",
+        "relu3a",
+        "conv3a",
+        "bn3b",
+        "relu3b",
+        "conv3b",
+        "bn3c",
+        "relu3c",
+        "conv3c",
+        "merge3",
     ]
     # kernel sizes, biases, shapes
     assert m3.get_layer("conv3a").kernel.shape == (1, 1, 128, 32)
@@ -124,7 +141,14 @@ def test_preact_basic_unit():
 def test_postact_units_have_relu_after_the_addition():
     m = unit_model(postact_basic, (8, 8, 16), filters=[16, 16], label=1)
     assert names(m) == [
-        "x", "conv1a", "bn1a", "relu1a", "conv1b", "bn1b", "merge1", "relu1out",
+        "x",
+        "conv1a",
+        "bn1a",
+        "relu1a",
+        "conv1b",
+        "bn1b",
+        "merge1",
+        "relu1out",
     ]
     m2 = unit_model(postact_bottleneck, (8, 8, 16), filters=[8, 8, 32], label=2, strides=2)
     # projection (conv + BN) on the raw input, option B of He et al. 2015
@@ -199,8 +223,12 @@ def branch_sequence(model) -> list[str]:
     Walks back from the output, at an addition following the input that does not
     come straight from the unit's input (the branch, not the shortcut).
     """
-    kinds = {keras.layers.Conv2D: "conv", keras.layers.Add: "add",
-             keras.layers.Activation: "relu", keras.layers.BatchNormalization: "bn"}
+    kinds = {
+        keras.layers.Conv2D: "conv",
+        keras.layers.Add: "add",
+        keras.layers.Activation: "relu",
+        keras.layers.BatchNormalization: "bn",
+    }
     seq, layer = [], producer(model.output)
     while layer.name != "x":
         seq.append(next(v for k, v in kinds.items() if isinstance(layer, k)))
@@ -276,8 +304,13 @@ def test_relu_before_addition_makes_the_stream_only_grow():
 )
 def test_projection_shortcut_of_each_order(order, projection_input, projection_bn):
     m = unit_model(
-        residual_unit, (8, 8, 16), filters=[8, 8, 32], label=1, kind="bottleneck",
-        order=order, strides=2,
+        residual_unit,
+        (8, 8, 16),
+        filters=[8, 8, 32],
+        label=1,
+        kind="bottleneck",
+        order=order,
+        strides=2,
     )
     assert producer(m.get_layer("proj1").input).name == projection_input
     names_ = names(m)
@@ -288,14 +321,24 @@ def test_projection_shortcut_of_each_order(order, projection_input, projection_b
 
 def test_relu_preact_can_skip_its_first_relu_and_post_orders_cannot():
     m = unit_model(
-        residual_unit, filters=[16, 16], label=1, kind="basic", order="relu_preact",
+        residual_unit,
+        filters=[16, 16],
+        label=1,
+        kind="basic",
+        order="relu_preact",
         preactivate_input=False,
     )
     assert branch_sequence(m) == ["conv", "bn", "relu", "conv", "bn", "add"]
     for order in ("post", "bn_after_add", "relu_before_add"):
         with pytest.raises(ValueError, match="preactivate_input=False only applies"):
-            residual_unit(keras.Input(shape=(8, 8, 16)), [16, 16], 1, kind="basic",
-                          order=order, preactivate_input=False)
+            residual_unit(
+                keras.Input(shape=(8, 8, 16)),
+                [16, 16],
+                1,
+                kind="basic",
+                order=order,
+                preactivate_input=False,
+            )
 
 
 def test_order_names_follow_the_paper():
@@ -314,8 +357,11 @@ def test_unit_kinds_describe_the_papers_units():
     assert KINDS == ("bottleneck", "basic")
     bottleneck, basic = UNIT_KINDS["bottleneck"], UNIT_KINDS["basic"]
     # He et al. 2015, Fig. 5: 1x1-3x3-1x1 expanding 4x; two 3x3
-    assert (bottleneck.kernels, bottleneck.n_convs, bottleneck.widths(16)) == ((1, 3, 1), 3,
-                                                                             (16, 16, 64))
+    assert (bottleneck.kernels, bottleneck.n_convs, bottleneck.widths(16)) == (
+        (1, 3, 1),
+        3,
+        (16, 16, 64),
+    )
     assert (basic.kernels, basic.n_convs, basic.widths(16)) == ((3, 3), 2, (16, 16))
     # three stages: depth 9n+2 and 6n+2
     assert bottleneck.depth_form(3) == (9, "9n+2")
@@ -327,13 +373,18 @@ def test_residual_unit_builds_what_the_kind_describes(kind):
     from rnpa.blocks import UNIT_KINDS
 
     desc = UNIT_KINDS[kind]
-    m = unit_model(residual_unit, (8, 8, 16), filters=list(desc.widths(8)), label=1, kind=kind,
-                   strides=2)
-    convs = [la for la in m.layers if isinstance(la, keras.layers.Conv2D)
-             and not la.name.startswith("proj")]
+    m = unit_model(
+        residual_unit, (8, 8, 16), filters=list(desc.widths(8)), label=1, kind=kind, strides=2
+    )
+    convs = [
+        la
+        for la in m.layers
+        if isinstance(la, keras.layers.Conv2D) and not la.name.startswith("proj")
+    ]
     assert [c.kernel_size[0] for c in convs] == list(desc.kernels)
-    assert [c.strides[0] for c in convs] == [2 if i == desc.stride_at else 1
-                                             for i in range(desc.n_convs)]
+    assert [c.strides[0] for c in convs] == [
+        2 if i == desc.stride_at else 1 for i in range(desc.n_convs)
+    ]
     assert [c.filters for c in convs] == list(desc.widths(8))
 
 
@@ -371,8 +422,24 @@ def test_layer_name_and_parse_layer_name(args, name):
     assert parse_layer_name(name) == (role, str(label), part[0] if part else None)
 
 
-@pytest.mark.parametrize("name", ["input", "conv0", "bn0", "relu0", "bnF", "reluF", "convF",
-                                  "avg_pool", "flat", "fc10", "fc", "conv2d", "dense_1"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "input",
+        "conv0",
+        "bn0",
+        "relu0",
+        "bnF",
+        "reluF",
+        "convF",
+        "avg_pool",
+        "flat",
+        "fc10",
+        "fc",
+        "conv2d",
+        "dense_1",
+    ],
+)
 def test_stem_head_and_keras_names_are_no_unit_layers(name):
     from rnpa.blocks import parse_layer_name
 
@@ -413,32 +480,52 @@ def test_zeros_shortcut_is_the_subsampled_input_with_zero_channels(order, hw):
     """He et al. 2015, Sec. 3.3 option A: identity, subsampled, extra channels zero."""
     rng = np.random.default_rng(4)
     x = rng.normal(size=(2, hw, hw, 16)).astype("float32")
-    m = unit_model(residual_unit, (hw, hw, 16), filters=[32, 32], label=1, kind="basic",
-                   order=order, strides=2, shortcut_type="zeros")
+    m = unit_model(
+        residual_unit,
+        (hw, hw, 16),
+        filters=[32, 32],
+        label=1,
+        kind="basic",
+        order=order,
+        strides=2,
+        shortcut_type="zeros",
+    )
     assert not any(la.name.startswith(("proj", "bnproj")) for la in m.layers)
     merge = m.get_layer("merge1")
     skip = next(t for t in merge.input if producer(t).name == "pad1")
     out = keras.Model(m.input, skip)(x).numpy()
-    expected = np.concatenate([x[:, ::2, ::2], np.zeros((2, (hw + 1) // 2, (hw + 1) // 2, 16),
-                                                        "float32")], axis=-1)
+    expected = np.concatenate(
+        [x[:, ::2, ::2], np.zeros((2, (hw + 1) // 2, (hw + 1) // 2, 16), "float32")], axis=-1
+    )
     np.testing.assert_array_equal(out, expected)
     # parameter free: the unit has exactly the weights of its branch
-    branch = sum(int(np.prod(w.shape)) for la in m.layers
-                 if la.name.startswith(("conv", "bn")) for w in la.weights)
+    branch = sum(
+        int(np.prod(w.shape))
+        for la in m.layers
+        if la.name.startswith(("conv", "bn"))
+        for w in la.weights
+    )
     assert m.count_params() == branch
     # the zero shortcut takes the raw input, before any pre-activation
     assert producer(m.get_layer("down1").input).name == "x"
 
 
 def test_zeros_shortcut_with_the_same_size_is_the_identity():
-    m = unit_model(residual_unit, (8, 8, 16), filters=[16, 16], label=1, kind="basic",
-                   shortcut_type="zeros")
+    m = unit_model(
+        residual_unit, (8, 8, 16), filters=[16, 16], label=1, kind="basic", shortcut_type="zeros"
+    )
     assert {producer(t).name for t in m.get_layer("merge1").input} == {"conv1b", "x"}
 
 
 def test_zeros_shortcut_pads_without_subsampling_at_stride_1():
-    m = unit_model(residual_unit, (8, 8, 16), filters=[8, 8, 32], label=1, kind="bottleneck",
-                   shortcut_type="zeros")
+    m = unit_model(
+        residual_unit,
+        (8, 8, 16),
+        filters=[8, 8, 32],
+        label=1,
+        kind="bottleneck",
+        shortcut_type="zeros",
+    )
     assert "down1" not in names(m) and "pad1" in names(m)
     x = np.random.default_rng(5).normal(size=(1, 8, 8, 16)).astype("float32")
     padded = keras.Model(m.input, m.get_layer("pad1").output)(x).numpy()
@@ -448,21 +535,25 @@ def test_zeros_shortcut_pads_without_subsampling_at_stride_1():
 
 def test_zeros_shortcut_cannot_drop_channels_and_type_is_checked():
     with pytest.raises(ValueError, match=r"shortcut_type='zeros' pads channels .* \(8\)"):
-        residual_unit(keras.Input(shape=(8, 8, 16)), [8, 8], 1, kind="basic",
-                      shortcut_type="zeros")
+        residual_unit(keras.Input(shape=(8, 8, 16)), [8, 8], 1, kind="basic", shortcut_type="zeros")
     with pytest.raises(ValueError, match="shortcut_type must be one of 'projection', 'zeros'"):
-        residual_unit(keras.Input(shape=(8, 8, 16)), [16, 16], 1, kind="basic",
-                      shortcut_type="A")
+        residual_unit(keras.Input(shape=(8, 8, 16)), [16, 16], 1, kind="basic", shortcut_type="A")
 
 
 def test_a_unit_kind_of_ones_own_builds_from_its_description():
     """A new kind is one description: here three 3x3 convolutions, stride on the last."""
     from rnpa.blocks import UnitKind
 
-    deep = UnitKind("deep", kernels=(3, 3, 3), stride_at=2, expansion=2,
-                    filters_doc="[w, w, 2w]")
-    m = unit_model(residual_unit, (8, 8, 16), filters=list(deep.widths(8)), label=1, kind=deep,
-                   order="post", strides=2)
+    deep = UnitKind("deep", kernels=(3, 3, 3), stride_at=2, expansion=2, filters_doc="[w, w, 2w]")
+    m = unit_model(
+        residual_unit,
+        (8, 8, 16),
+        filters=list(deep.widths(8)),
+        label=1,
+        kind=deep,
+        order="post",
+        strides=2,
+    )
     assert [m.get_layer(f"conv1{p}").strides for p in "abc"] == [(1, 1), (1, 1), (2, 2)]
     assert [m.get_layer(f"conv1{p}").kernel.shape[0] for p in "abc"] == [3, 3, 3]
     assert m.output_shape == (None, 4, 4, 16)

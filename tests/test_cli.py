@@ -24,23 +24,36 @@ def test_help_lists_train_and_evaluate():
 
 
 def _run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "rnpa", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "rnpa", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 #: what TensorFlow's C++ logging writes (absl's preamble, INFO lines such as oneDNN's)
-C_LOG_LINES = ("absl::InitializeLog", "I0000 ", "W0000 ", "oneDNN custom operations",
-               "cudart_stub", "PredictCost")
+C_LOG_LINES = (
+    "absl::InitializeLog",
+    "I0000 ",
+    "W0000 ",
+    "oneDNN custom operations",
+    "cudart_stub",
+    "PredictCost",
+)
 
 
 @pytest.mark.slow
 def test_help_and_version_import_no_tensorflow():
-    code = ("import sys\nfrom rnpa.cli import main\n"
-            "for argv in (['--help'], ['train', '--help'], ['course', 'run', '--help'], "
-            "['--version']):\n"
-            "    try:\n        main(argv)\n"
-            "    except SystemExit as e:\n        assert e.code == 0\n"
-            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    code = (
+        "import sys\nfrom rnpa.cli import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['course', 'run', '--help'], "
+        "['--version']):\n"
+        "    try:\n        main(argv)\n"
+        "    except SystemExit as e:\n        assert e.code == 0\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "False False"
@@ -68,8 +81,14 @@ def test_every_command_has_a_description_and_an_example():
         seen.append(" ".join(path))
         assert parser.description, path
         assert parser.epilog and parser.epilog.startswith("example: rnpa "), path
-    assert {"train", "evaluate", "diagrams", "course run", "course badges", "exercises build"} \
-        <= set(seen)
+    assert {
+        "train",
+        "evaluate",
+        "diagrams",
+        "course run",
+        "course badges",
+        "exercises build",
+    } <= set(seen)
 
 
 def test_the_help_names_every_registered_model():
@@ -92,9 +111,22 @@ def test_print_recipe_shows_every_field_as_json(capsys):
 
 @pytest.mark.slow
 def test_training_output_is_free_of_tensorflow_log_lines(tmp_path):
-    run = _run_cli("train", "--epochs", "1", "--limit", "128", "--num-stages", "1",
-                   "--steps-per-epoch", "2", "--out", str(tmp_path / "r"), "--verbose", "2",
-                   env={"TF_CPP_MIN_LOG_LEVEL": ""})
+    run = _run_cli(
+        "train",
+        "--epochs",
+        "1",
+        "--limit",
+        "128",
+        "--num-stages",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--out",
+        str(tmp_path / "r"),
+        "--verbose",
+        "2",
+        env={"TF_CPP_MIN_LOG_LEVEL": ""},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "test accuracy" in run.stdout
     for line in (run.stdout + run.stderr).splitlines():
@@ -187,6 +219,7 @@ def test_tensorboard_missing_gives_a_clear_error(tmp_path, capsys, monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
+
     def find_spec(name, *args):
         return None if name == "tensorboard" else real(name, *args)
 
@@ -247,8 +280,7 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main(_quick_train(out)) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"rnpa train: error: {os.strerror(errno.ENOSPC)}: "
-                   f"{str(out / 'recipe.json')!r}")
+    assert err == (f"rnpa train: error: {os.strerror(errno.ENOSPC)}: {str(out / 'recipe.json')!r}")
 
 
 def test_evaluate_names_a_corrupt_model_file(tmp_path, capsys):
@@ -289,5 +321,7 @@ def test_the_default_out_folder_names_the_options_that_change_the_run():
                               steps_per_epoch=None, seed=0, dir=None)  # fmt: skip
     assert _default_out(args, get_recipe("default")) == "runs/flowers32-resnetpreact-default"
     args.num_stages, args.lr, args.seed = 3, 0.05, 2
-    assert (_default_out(args, get_recipe("default"))
-            == "runs/flowers32-resnetpreact-stages3-default-lr0.05-seed2")
+    assert (
+        _default_out(args, get_recipe("default"))
+        == "runs/flowers32-resnetpreact-stages3-default-lr0.05-seed2"
+    )

@@ -169,9 +169,7 @@ def test_flowers_download_from_local_url(tmp_path, flowers_archive, flowers32):
     assert d.image_shape == (24, 24, 3)
     for split in ("train", "val", "test"):
         # each photo lands in its flowers32 split with its flowers32 label
-        np.testing.assert_array_equal(
-            d.arrays.files[split], flowers32.files[split][chosen[split]]
-        )
+        np.testing.assert_array_equal(d.arrays.files[split], flowers32.files[split][chosen[split]])
         np.testing.assert_array_equal(
             getattr(d.arrays, split)[1], getattr(flowers32, split)[1][chosen[split]]
         )
@@ -251,7 +249,6 @@ def test_cifar_load_failure_is_a_connection_error(monkeypatch):
         rdata.load("cifar10")
 
 
-
 # ----------------------------------------------------------------------------
 # the registry
 # ----------------------------------------------------------------------------
@@ -270,8 +267,9 @@ def test_a_registered_dataset_loads_through_load(monkeypatch, flowers32):
     def read_tiny(size, *, seed, val_fraction):
         seen.update(size=size, seed=seed, val_fraction=val_fraction)
         x, y = flowers32.train
-        return rdatasets.ArraySplits((x[:20], y[:20]), (x[20:30], y[20:30]), (x[30:40], y[30:40]),
-                                     flowers32.class_names)
+        return rdatasets.ArraySplits(
+            (x[:20], y[:20]), (x[20:30], y[20:30]), (x[30:40], y[30:40]), flowers32.class_names
+        )
 
     data = rdata.load("tiny", batch_size=4, val_fraction=0.2, seed=3)
     assert seen == {"size": None, "seed": 3, "val_fraction": 0.2}

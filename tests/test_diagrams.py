@@ -19,7 +19,11 @@ from rnpa.cli import main
 
 REPO_IMAGES = Path(__file__).resolve().parents[1] / "images"
 NAMES = (
-    "unit_comparison", "bottleneck_vs_basic", "network", "gradient_highway", "plain_vs_residual",
+    "unit_comparison",
+    "bottleneck_vs_basic",
+    "network",
+    "gradient_highway",
+    "plain_vs_residual",
 )
 FILES = sorted(f"{name}.{ext}" for name in NAMES for ext in ("png", "svg"))
 
@@ -193,8 +197,11 @@ def test_network_layers_group_the_units_by_the_naming_contract():
     layers = diagrams.network_layers(3)
     assert [n for n, _ in layers.units] == [1, 2, 3]
     for number, infos in layers.units:
-        expected = [la.name for la in model.layers
-                    if (p := parse_layer_name(la.name)) is not None and p.label == str(number)]
+        expected = [
+            la.name
+            for la in model.layers
+            if (p := parse_layer_name(la.name)) is not None and p.label == str(number)
+        ]
         assert [i.name for i in infos] == expected
     assert [i.name for i in layers.stem] == ["input", "conv0", "bn0", "relu0"]
     assert [i.name for i in layers.head] == ["bnF", "reluF", "avg_pool", "flat", "fc10"]
@@ -249,12 +256,10 @@ def test_plain_vs_residual_adds_only_the_shortcut():
     # the equations under the panels
     assert r"$\mathcal{H}(x)$ learned directly" in [t for t, _, _ in positioned(plain)]
     assert r"$\mathcal{H}(x) = \mathcal{F}(x) + x$" in strings
+
     # the identity path is drawn thick, and only in the residual panel
     def thick(ax):
-        return [
-            a for a in [*ax.lines, *ax.patches]
-            if a.get_linewidth() == diagrams._IDENTITY_LW
-        ]
+        return [a for a in [*ax.lines, *ax.patches] if a.get_linewidth() == diagrams._IDENTITY_LW]
 
     assert thick(residual) and not thick(plain)
     # the figure's texts do not run into each other
@@ -262,7 +267,7 @@ def test_plain_vs_residual_adds_only_the_shortcut():
     for ax in fig.axes:
         boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text() != "+"]
         for i, a in enumerate(boxes):
-            for b in boxes[i + 1:]:
+            for b in boxes[i + 1 :]:
                 assert not a.overlaps(b), (a, b)
 
 

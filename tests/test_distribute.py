@@ -127,7 +127,10 @@ def test_only_the_chief_writes_the_run_files(cluster_run):
     tmp, _ = cluster_run
     out = tmp / "out"
     assert sorted(p.name for p in out.iterdir()) == [
-        "best.keras", "final.keras", "log.csv", "recipe.json",
+        "best.keras",
+        "final.keras",
+        "log.csv",
+        "recipe.json",
     ]  # fmt: skip  (no backup left: both backups are removed when training ends)
     assert list((tmp / "tmp").iterdir()) == []  # worker 1's temporary copies are gone
     import keras
@@ -180,8 +183,12 @@ LATE = textwrap.dedent(
 @pytest.mark.slow
 def test_a_late_multiworker_strategy_says_how_to_fix_it():
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="-1", TF_CPP_MIN_LOG_LEVEL="2",
-               TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    env = dict(
+        os.environ,
+        CUDA_VISIBLE_DEVICES="-1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}),
+    )
     done = subprocess.run([sys.executable, "-c", LATE], capture_output=True, text=True, env=env,
                           timeout=120)  # fmt: skip
     assert "error: strategy='multiworker' must be created before other TensorFlow work" in (

@@ -67,8 +67,15 @@ def relu_before_add_unit(x, filters):
     return original_unit(x, filters, relu_after_add=False, relu_before_add=True)
 
 
-def network(input_shape=(32, 32, 3), num_classes=5, num_stages=5, *, unit1_bn=False,
-            head_bn=True, fixed_pool=False):
+def network(
+    input_shape=(32, 32, 3),
+    num_classes=5,
+    num_stages=5,
+    *,
+    unit1_bn=False,
+    head_bn=True,
+    fixed_pool=False,
+):
     inputs = keras.Input(shape=input_shape)
     x = layers.Conv2D(128, 3, strides=2, padding="same", use_bias=False)(inputs)
     x = _bn_relu(x)
@@ -110,26 +117,43 @@ def test_preact_check_accepts_a_right_answer(capsys):
 
 
 def test_preact_check_accepts_rnpa_itself(capsys):
-    ok, _ = _run(exercises.check_preact_unit,
-                 lambda x, f: rnpa.residual_block(x, f, stage=3), capsys)
+    ok, _ = _run(
+        exercises.check_preact_unit, lambda x, f: rnpa.residual_block(x, f, stage=3), capsys
+    )
     assert ok is True
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda x, f: preact_unit(x, f, last_bias=False),
-     "expected 4,224 parameters in the last 1x1 conv, found 4,096: did you forget the bias?"),
-    (lambda x, f: preact_unit(x, f, relu_first=True),
-     "your unit applies ReLU before BatchNormalization"),
-    (lambda x, f: preact_unit(x, f, shortcut_from="activated"),
-     "not the unit's input x: the identity shortcut must carry x itself"),
-    (lambda x, f: preact_unit(x, f, add=False),
-     "your unit has no addition: the identity shortcut x + F(x) is missing"),
-    (lambda x, f: original_unit(x, f),
-     "your unit starts with a convolution: a pre-activation unit starts with BatchNormalization"),
-    (lambda x, f: preact_unit(x, [32, 32, 128]),
-     "your unit works for filters=[32, 32, 128] on a (16, 16, 128) input, but not for "
-     "filters=[8, 8, 32]"),
-], ids=["no bias", "relu-bn", "activated shortcut", "no add", "original order", "fixed numbers"])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (
+            lambda x, f: preact_unit(x, f, last_bias=False),
+            "expected 4,224 parameters in the last 1x1 conv, found 4,096: did you forget the bias?",
+        ),
+        (
+            lambda x, f: preact_unit(x, f, relu_first=True),
+            "your unit applies ReLU before BatchNormalization",
+        ),
+        (
+            lambda x, f: preact_unit(x, f, shortcut_from="activated"),
+            "not the unit's input x: the identity shortcut must carry x itself",
+        ),
+        (
+            lambda x, f: preact_unit(x, f, add=False),
+            "your unit has no addition: the identity shortcut x + F(x) is missing",
+        ),
+        (
+            lambda x, f: original_unit(x, f),
+            "your unit starts with a convolution: a pre-activation unit starts with BatchNormalization",  # noqa: E501
+        ),
+        (
+            lambda x, f: preact_unit(x, [32, 32, 128]),
+            "your unit works for filters=[32, 32, 128] on a (16, 16, 128) input, but not for "
+            "filters=[8, 8, 32]",
+        ),
+    ],
+    ids=["no bias", "relu-bn", "activated shortcut", "no add", "original order", "fixed numbers"],
+)
 def test_preact_check_names_the_mistake(answer, message, capsys):
     ok, out = _run(exercises.check_preact_unit, answer, capsys)
     assert ok is False
@@ -210,8 +234,10 @@ def test_same_layers_that_compute_something_else_are_caught_by_the_outputs(capsy
 
     ok, out = _run(exercises.check_preact_unit, dilated, capsys)
     assert ok is False
-    assert "has the right layers in the right order, but with the same weights it computes " \
+    assert (
+        "has the right layers in the right order, but with the same weights it computes "
         "something else" in out
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -219,20 +245,30 @@ def test_same_layers_that_compute_something_else_are_caught_by_the_outputs(capsy
 # ----------------------------------------------------------------------------
 def test_original_check_accepts_a_right_answer(capsys):
     ok, out = _run(exercises.check_original_unit, original_unit, capsys)
-    assert ok is True and "conv -> BN -> ReLU -> conv -> BN -> ReLU -> conv -> BN -> Add -> ReLU" \
-        in out
+    assert (
+        ok is True
+        and "conv -> BN -> ReLU -> conv -> BN -> ReLU -> conv -> BN -> Add -> ReLU" in out
+    )
     # 17,408 weights, no biases, BN after each convolution: 4 x (32 + 32 + 128)
     assert "with 18,176 parameters for filters=[32, 32, 128]" in out
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda x, f: original_unit(x, f, relu_after_add=False),
-     "your unit ends with the addition: the original unit applies a ReLU after the addition"),
-    (relu_before_add_unit, "that is 'ReLU before addition' (He et al. 2016, Fig. 4(c))"),
-    (preact_unit, "your unit starts with BatchNormalization: that is the pre-activation order"),
-    (lambda x, f: original_unit(x, f, bias=True),
-     "expected 4,096 parameters in the 1st 1x1 conv, found 4,128: it has a bias it does not need"),
-], ids=["no final relu", "relu before add", "preact order", "bias"])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (
+            lambda x, f: original_unit(x, f, relu_after_add=False),
+            "your unit ends with the addition: the original unit applies a ReLU after the addition",
+        ),
+        (relu_before_add_unit, "that is 'ReLU before addition' (He et al. 2016, Fig. 4(c))"),
+        (preact_unit, "your unit starts with BatchNormalization: that is the pre-activation order"),
+        (
+            lambda x, f: original_unit(x, f, bias=True),
+            "expected 4,096 parameters in the 1st 1x1 conv, found 4,128: it has a bias it does not need",  # noqa: E501
+        ),
+    ],
+    ids=["no final relu", "relu before add", "preact order", "bias"],
+)
 def test_original_check_names_the_mistake(answer, message, capsys):
     ok, out = _run(exercises.check_original_unit, answer, capsys)
     assert ok is False and message in out
@@ -246,13 +282,21 @@ def test_relu_before_add_check_accepts_a_right_answer(capsys):
     assert ok is True
 
 
-@pytest.mark.parametrize("answer, message", [
-    (original_unit, "your unit adds before the last ReLU"),
-    (lambda x, f: preact_unit(x, f, last_bias=False),
-     "your unit starts with BatchNormalization: 'ReLU before addition' keeps the original order"),
-    (lambda x, f: layers.ReLU()(relu_before_add_unit(x, f)),
-     "your unit applies a ReLU after the addition as well"),
-], ids=["original", "preact", "relu after too"])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (original_unit, "your unit adds before the last ReLU"),
+        (
+            lambda x, f: preact_unit(x, f, last_bias=False),
+            "your unit starts with BatchNormalization: 'ReLU before addition' keeps the original order",  # noqa: E501
+        ),
+        (
+            lambda x, f: layers.ReLU()(relu_before_add_unit(x, f)),
+            "your unit applies a ReLU after the addition as well",
+        ),
+    ],
+    ids=["original", "preact", "relu after too"],
+)
 def test_relu_before_add_check_names_the_mistake(answer, message, capsys):
     ok, out = _run(exercises.check_relu_before_add_unit, answer, capsys)
     assert ok is False and message in out
@@ -263,8 +307,11 @@ def test_plain_check_accepts_a_right_answer_and_rejects_wrong_ones(capsys):
     assert ok is True
     ok, out = _run(exercises.check_plain_unit, preact_unit, capsys)
     assert ok is False and "your unit still adds the shortcut" in out
-    ok, out = _run(exercises.check_plain_unit,
-                   lambda x, f: preact_unit(x, f, add=False, last_bias=False), capsys)
+    ok, out = _run(
+        exercises.check_plain_unit,
+        lambda x, f: preact_unit(x, f, add=False, last_bias=False),
+        capsys,
+    )
     assert ok is False and "did you forget the bias?" in out
 
 
@@ -278,20 +325,33 @@ def test_unit_params_check(capsys):
     assert "69,632 of them in its convolutions" in out
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda a, m, b: a * m + 9 * m * m + m * b, "you counted the convolutions only"),
-    (lambda a, m, b: unit_params(a, m, b) - 8 * m * m,
-     "you counted the 3x3 convolution like a 1x1"),
-    (lambda a, m, b: a * m + 9 * m * m + m * b + 2 * (a + 2 * m),
-     "you counted 2 numbers per BatchNormalization channel"),
-    (lambda a, m, b: unit_params(a, m, b) + 2 * m + b, "you counted a bias in every convolution"),
-    (lambda a, m, b: "many", "returned str 'many', expected a number"),
-], ids=["no bn", "3x3 as 1x1", "bn 2", "biases", "text"])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (lambda a, m, b: a * m + 9 * m * m + m * b, "you counted the convolutions only"),
+        (
+            lambda a, m, b: unit_params(a, m, b) - 8 * m * m,
+            "you counted the 3x3 convolution like a 1x1",
+        ),
+        (
+            lambda a, m, b: a * m + 9 * m * m + m * b + 2 * (a + 2 * m),
+            "you counted 2 numbers per BatchNormalization channel",
+        ),
+        (
+            lambda a, m, b: unit_params(a, m, b) + 2 * m + b,
+            "you counted a bias in every convolution",
+        ),
+        (lambda a, m, b: "many", "returned str 'many', expected a number"),
+    ],
+    ids=["no bn", "3x3 as 1x1", "bn 2", "biases", "text"],
+)
 def test_unit_params_check_names_the_mistake(answer, message, capsys):
     ok, out = _run(exercises.check_unit_params, answer, capsys)
     assert ok is False and message in out
-    assert "for c_in=128, c_mid=32, c_out=128 expected 18,176 parameters" in out or \
-        "returned str" in out
+    assert (
+        "for c_in=128, c_mid=32, c_out=128 expected 18,176 parameters" in out
+        or "returned str" in out
+    )
 
 
 def test_unit_macs_check(capsys):
@@ -301,12 +361,18 @@ def test_unit_macs_check(capsys):
     assert f"{69_632 * 3_136:,} multiply-adds" in out
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda *a: 2 * unit_macs(*a), "that is twice the multiply-adds"),
-    (lambda a, m, b, h, w: a * m + 9 * m * m + m * b, "that is the number of weights"),
-    (lambda a, m, b, h, w: h * w * (a * m + m * m + m * b),
-     "you counted the 3x3 convolution like a 1x1"),
-], ids=["2x", "weights", "3x3 as 1x1"])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (lambda *a: 2 * unit_macs(*a), "that is twice the multiply-adds"),
+        (lambda a, m, b, h, w: a * m + 9 * m * m + m * b, "that is the number of weights"),
+        (
+            lambda a, m, b, h, w: h * w * (a * m + m * m + m * b),
+            "you counted the 3x3 convolution like a 1x1",
+        ),
+    ],
+    ids=["2x", "weights", "3x3 as 1x1"],
+)
 def test_unit_macs_check_names_the_mistake(answer, message, capsys):
     ok, out = _run(exercises.check_unit_macs, answer, capsys)
     assert ok is False and message in out
@@ -326,13 +392,17 @@ def test_network_check_accepts_rnpa_itself(capsys):
     assert ok is True
 
 
-@pytest.mark.parametrize("answer, message", [
-    (lambda: network(unit1_bn=True), "your unit 1 starts with its own BN-ReLU"),
-    (lambda: network(head_bn=False), "your network pools right after the last unit"),
-    (lambda: network(num_stages=4), "your network has 4 units (additions), expected 5"),
-    (lambda: network(num_classes=10), "outputs of shape (10,), expected (5,) (5 classes)"),
-    (lambda: rnpa.ResNetPreAct(use_shortcuts=False), "your network has no additions"),
-], ids=["bn1a", "no bnF", "4 units", "10 classes", "no shortcuts"])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (lambda: network(unit1_bn=True), "your unit 1 starts with its own BN-ReLU"),
+        (lambda: network(head_bn=False), "your network pools right after the last unit"),
+        (lambda: network(num_stages=4), "your network has 4 units (additions), expected 5"),
+        (lambda: network(num_classes=10), "outputs of shape (10,), expected (5,) (5 classes)"),
+        (lambda: rnpa.ResNetPreAct(use_shortcuts=False), "your network has no additions"),
+    ],
+    ids=["bn1a", "no bnF", "4 units", "10 classes", "no shortcuts"],
+)
 def test_network_check_names_the_mistake(answer, message, capsys):
     ok, out = _run(exercises.check_network, answer, capsys)
     assert ok is False and message in out
@@ -341,8 +411,9 @@ def test_network_check_names_the_mistake(answer, message, capsys):
 def test_flexible_network_check(capsys):
     ok, _ = _run(exercises.check_flexible_network, network, capsys)
     assert ok is True
-    ok, out = _run(exercises.check_flexible_network,
-                   lambda s, c, n: network(s, c, n, fixed_pool=True), capsys)
+    ok, out = _run(
+        exercises.check_flexible_network, lambda s, c, n: network(s, c, n, fixed_pool=True), capsys
+    )
     assert ok is False
     assert "for 64x64 inputs the pooling of your network" in out and "leaves a 2x2 map" in out
     ok, out = _run(exercises.check_flexible_network, lambda s, c, n: network(s, c), capsys)
@@ -357,10 +428,15 @@ def test_params_by_hand_check(capsys):
     ok, out = _run(exercises.check_params_by_hand, lambda n: 96_133 + (n - 5) * 18_304, capsys)
     assert ok is True and "num_stages=6 has 114,437 parameters, 18,304 more" in out
     ok, out = _run(exercises.check_params_by_hand, lambda n: 96_133 + (n - 5) * 17_536, capsys)
-    assert ok is False and "each unit after the first adds 18,304 parameters, your count adds " \
-        "17,536" in out
-    ok, out = _run(exercises.check_params_by_hand,
-                   lambda n: 96_133 + (n - 5) * 18_304 + (512 if n == 1 else 0), capsys)
+    assert (
+        ok is False
+        and "each unit after the first adds 18,304 parameters, your count adds 17,536" in out
+    )
+    ok, out = _run(
+        exercises.check_params_by_hand,
+        lambda n: 96_133 + (n - 5) * 18_304 + (512 if n == 1 else 0),
+        capsys,
+    )
     assert ok is False and "unit 1 has 512 fewer parameters" in out
 
 
@@ -368,12 +444,16 @@ def test_params_by_hand_check(capsys):
 # exercise 8: the recipe (the checks that fail before training; training is the
 # solution notebook's job, under nbval)
 # ----------------------------------------------------------------------------
-@pytest.mark.parametrize("answer, message", [
-    (lambda: rnpa.get_recipe("original", epochs=5), "that is the `original` recipe unchanged"),
-    (lambda: rnpa.get_recipe("default"), "your recipe trains 60 epochs; the budget is 5"),
-    (lambda: {"lr": 0.1}, "your function returned dict, expected a recipe"),
-    (lambda: "fast", "your function returned 'fast', which is not a recipe name"),
-], ids=["original", "too long", "dict", "unknown name"])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (lambda: rnpa.get_recipe("original", epochs=5), "that is the `original` recipe unchanged"),
+        (lambda: rnpa.get_recipe("default"), "your recipe trains 60 epochs; the budget is 5"),
+        (lambda: {"lr": 0.1}, "your function returned dict, expected a recipe"),
+        (lambda: "fast", "your function returned 'fast', which is not a recipe name"),
+    ],
+    ids=["original", "too long", "dict", "unknown name"],
+)
 def test_recipe_check_names_the_mistake_before_training(answer, message, capsys, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("the check trained a recipe it should have refused")
@@ -497,26 +577,41 @@ def test_the_exercise_notebooks_are_up_to_date(tmp_path):
     assert committed == [p.name for p in SOLUTION_NOTEBOOKS]
     for path in written:
         assert path.read_text(encoding="utf-8") == (EXERCISES / path.name).read_text(
-            encoding="utf-8"), f"{path.name}: run `python -m rnpa exercises build`"
+            encoding="utf-8"
+        ), f"{path.name}: run `python -m rnpa exercises build`"
     assert exercises.build(SOLUTIONS, EXERCISES, check=True) == []
 
 
 def test_the_build_makes_stubs_with_hints():
     solution = {
         "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source":
-             "[badge](https://colab.research.google.com/github/o/r/blob/main/notebooks/solutions/x.ipynb)"},
-            {"cell_type": "code", "metadata": {"nbgrader": {
-                "grade": False, "solution": True, "locked": False, "grade_id": "a",
-                "schema_version": 3}},
-             "source": "def f(x):\n    # Hint: return x doubled\n    ### BEGIN SOLUTION\n"
-                       "    return 2 * x\n    ### END SOLUTION\n\ncheck(f)",
-             "outputs": [{"output_type": "stream", "name": "stdout", "text": "correct"}],
-             "execution_count": 3},
+            {
+                "cell_type": "markdown",
+                "metadata": {},
+                "source": "[badge](https://colab.research.google.com/github/o/r/blob/main/notebooks/solutions/x.ipynb)",
+            },
+            {
+                "cell_type": "code",
+                "metadata": {
+                    "nbgrader": {
+                        "grade": False,
+                        "solution": True,
+                        "locked": False,
+                        "grade_id": "a",
+                        "schema_version": 3,
+                    }
+                },
+                "source": "def f(x):\n    # Hint: return x doubled\n    ### BEGIN SOLUTION\n"
+                "    return 2 * x\n    ### END SOLUTION\n\ncheck(f)",
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "correct"}],
+                "execution_count": 3,
+            },
         ],
-        "metadata": {"kernelspec": {"name": "python3", "language": "python",
-                                    "display_name": "Python 3"}},
-        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
     }
     nb = exercises.exercise_notebook(solution)
     code = nb.cells[1]
@@ -541,16 +636,22 @@ def test_the_build_refuses_a_region_outside_a_solution_cell(tmp_path):
 def test_the_cli_builds_and_checks(tmp_path, capsys):
     from rnpa.cli import main
 
-    assert main(["exercises", "build", "--solutions", str(SOLUTIONS), "--out",
-                 str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == [p.name for p in
-                                                               SOLUTION_NOTEBOOKS]
-    assert main(["exercises", "build", "--solutions", str(SOLUTIONS), "--out", str(tmp_path),
-                 "--check"]) == 0
+    assert main(["exercises", "build", "--solutions", str(SOLUTIONS), "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == [p.name for p in SOLUTION_NOTEBOOKS]
+    assert (
+        main(
+            ["exercises", "build", "--solutions", str(SOLUTIONS), "--out", str(tmp_path), "--check"]
+        )
+        == 0
+    )
     first = sorted(tmp_path.glob("*.ipynb"))[0]
     first.write_text(first.read_text(encoding="utf-8") + " ", encoding="utf-8")
-    assert main(["exercises", "build", "--solutions", str(SOLUTIONS), "--out", str(tmp_path),
-                 "--check"]) == 1
+    assert (
+        main(
+            ["exercises", "build", "--solutions", str(SOLUTIONS), "--out", str(tmp_path), "--check"]
+        )
+        == 1
+    )
     assert f"out of date: {first}" in capsys.readouterr().out
     assert main(["exercises", "build", "--solutions", str(tmp_path / "none")]) == 2
 
@@ -559,8 +660,13 @@ def _execute(path: Path, tmp_path: Path) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()
     return nb
 
@@ -583,7 +689,8 @@ def test_an_exercise_notebook_raises_only_its_stubs(path, tmp_path):
             continue
         for error in errors:
             assert error.ename == "NotImplementedError", (
-                f"{path.name}: {error.ename}: {error.evalue} in {cell.source[:300]}")
+                f"{path.name}: {error.ename}: {error.evalue} in {cell.source[:300]}"
+            )
             assert error.evalue in hints, f"{path.name}: not a stub's error: {error.evalue}"
         if "raise NotImplementedError" in cell.source:
             assert errors, f"{path.name}: the stub did not raise: {cell.source[:300]}"

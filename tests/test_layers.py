@@ -184,7 +184,8 @@ def test_every_dtype_policy_matches_keras(policy, fused_expected, atol, training
     assert ours.moving_mean.dtype == ref.moving_mean.dtype
     np.testing.assert_allclose(
         np.asarray(ours.moving_variance.numpy(), "float64"),
-        np.asarray(ref.moving_variance.numpy(), "float64"), rtol=1e-3,
+        np.asarray(ref.moving_variance.numpy(), "float64"),
+        rtol=1e-3,
     )
 
 
@@ -195,7 +196,8 @@ def test_training_steps_under_each_policy(policy):
     try:
         inp = keras.Input((4, 4, 3))
         out = keras.layers.Dense(2, dtype="float32")(
-            keras.layers.GlobalAveragePooling2D()(BatchNormalization()(inp)))
+            keras.layers.GlobalAveragePooling2D()(BatchNormalization()(inp))
+        )
         model = keras.Model(inp, out)
         model.compile(optimizer="sgd", loss="mse")
         x = np.random.default_rng(0).random((8, 4, 4, 3))
@@ -245,7 +247,10 @@ def test_a_portable_file_loads_in_plain_keras_without_rnpa(tmp_path):
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "m.keras"), str(tmp_path / "x.npy")],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -218,7 +218,8 @@ def test_few_training_steps_on_flowers32_lower_the_loss():
     x, y = data.train[0][:256].astype("float32") / 255.0, data.train[1][:256]
     model = ResNetPreAct()
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     before = model.evaluate(x, y, verbose=0, batch_size=128)[0]
@@ -250,7 +251,7 @@ def stage_outputs(model):
     merges = [la for la in model.layers if la.name.startswith("merge")]
     last = {}
     for la in merges:
-        last[la.name[len("merge"):].split("_")[0]] = tuple(la.output.shape[1:])
+        last[la.name[len("merge") :].split("_")[0]] = tuple(la.output.shape[1:])
     return [last[k] for k in sorted(last)]
 
 
@@ -298,7 +299,7 @@ def test_resnet_original_and_plain_have_the_same_layers():
     # post-activation: a ReLU after every addition
     for la in res.layers:
         if isinstance(la, keras.layers.Add):
-            label = la.name[len("merge"):]
+            label = la.name[len("merge") :]
             assert producer(res.get_layer(f"relu{label}out").input).name == la.name
 
 
@@ -308,9 +309,11 @@ def _weight_shapes(model):
 
 def test_cifar_resnet_pre_and_post_are_the_named_builders():
     assert _weight_shapes(cifar_resnet(20, order="pre")) == _weight_shapes(
-        preact_resnet(20, unit="basic"))
+        preact_resnet(20, unit="basic")
+    )
     assert _weight_shapes(cifar_resnet(29, order="post", unit="bottleneck")) == _weight_shapes(
-        resnet_original(29, unit="bottleneck"))
+        resnet_original(29, unit="bottleneck")
+    )
     assert cifar_resnet(20, order="pre").name == "preact_resnet20"
     assert cifar_resnet(20, order="relu_before_add").name == "resnet_relu_before_add_20"
     assert cifar_resnet(20, order="bn_after_add", shortcuts=False).name == "plain_bn_after_add20"
@@ -431,8 +434,11 @@ def test_weights_of_another_architecture_are_refused_with_the_layer_named(tmp_pa
     small.save_weights(small_path)
     with pytest.raises(ValueError, match=r"does not fit.*no weights for layer 'conv4a'"):
         ResNetPreAct(weights=small_path)
-    with pytest.raises(ValueError, match=r"does not fit.*layer 'fc10' has weights of shape "
-                                         r"\(128, 3\), the file \(128, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not fit.*layer 'fc10' has weights of shape "
+        r"\(128, 3\), the file \(128, 5\)",
+    ):
         ResNetPreAct(nb_classes=3, weights=path)
     # the right file loads, exactly
     again = ResNetPreAct(weights=path)
@@ -457,25 +463,57 @@ def _cifar_labels(n):
 @pytest.mark.parametrize(
     ("build", "labels", "others"),
     [
-        (ResNetPreAct, {"1", "2", "3", "4", "5"},
-         ["input", "conv0", "bn0", "relu0", "bnF", "reluF", "avg_pool", "flat", "fc10"]),
-        (lambda: preact_resnet(164), _cifar_labels(18), ["input", "conv0", "bnF", "reluF",
-                                                         "avg_pool", "fc"]),
-        (lambda: preact_resnet(110, unit="basic"), _cifar_labels(18),
-         ["input", "conv0", "bnF", "reluF", "avg_pool", "fc"]),
-        (lambda: resnet_original(20), _cifar_labels(3),
-         ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"]),
-        (lambda: resnet_original(20, shortcut_type="zeros"), _cifar_labels(3),
-         ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"]),
-        (lambda: cifar_resnet(20, order="bn_after_add"), _cifar_labels(3),
-         ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"]),
-        (lambda: cifar_resnet(29, order="relu_preact", unit="bottleneck"), _cifar_labels(3),
-         ["input", "conv0", "bn0", "reluF", "avg_pool", "fc"]),
-        (lambda: plain_network(20, order="pre"), _cifar_labels(3),
-         ["input", "conv0", "bnF", "reluF", "avg_pool", "fc"]),
+        (
+            ResNetPreAct,
+            {"1", "2", "3", "4", "5"},
+            ["input", "conv0", "bn0", "relu0", "bnF", "reluF", "avg_pool", "flat", "fc10"],
+        ),
+        (
+            lambda: preact_resnet(164),
+            _cifar_labels(18),
+            ["input", "conv0", "bnF", "reluF", "avg_pool", "fc"],
+        ),
+        (
+            lambda: preact_resnet(110, unit="basic"),
+            _cifar_labels(18),
+            ["input", "conv0", "bnF", "reluF", "avg_pool", "fc"],
+        ),
+        (
+            lambda: resnet_original(20),
+            _cifar_labels(3),
+            ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"],
+        ),
+        (
+            lambda: resnet_original(20, shortcut_type="zeros"),
+            _cifar_labels(3),
+            ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"],
+        ),
+        (
+            lambda: cifar_resnet(20, order="bn_after_add"),
+            _cifar_labels(3),
+            ["input", "conv0", "bn0", "relu0", "avg_pool", "fc"],
+        ),
+        (
+            lambda: cifar_resnet(29, order="relu_preact", unit="bottleneck"),
+            _cifar_labels(3),
+            ["input", "conv0", "bn0", "reluF", "avg_pool", "fc"],
+        ),
+        (
+            lambda: plain_network(20, order="pre"),
+            _cifar_labels(3),
+            ["input", "conv0", "bnF", "reluF", "avg_pool", "fc"],
+        ),
     ],
-    ids=["ResNetPreAct", "preact164", "preact110basic", "resnet20", "resnet20A", "bn_after_add20",
-         "relu_preact29", "plain20pre"],
+    ids=[
+        "ResNetPreAct",
+        "preact164",
+        "preact110basic",
+        "resnet20",
+        "resnet20A",
+        "bn_after_add20",
+        "relu_preact29",
+        "plain20pre",
+    ],
 )
 def test_every_layer_name_reads_back_and_remakes_itself(build, labels, others):
     model = build()
@@ -501,8 +539,9 @@ def _resnet_option_a_trainable(n: int) -> int:
     return convs + bn + 64 * 10 + 10
 
 
-@pytest.mark.parametrize(("depth", "paper"), [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85),
-                                              (110, 1.7)])
+@pytest.mark.parametrize(
+    ("depth", "paper"), [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)]
+)
 def test_option_a_resnets_have_the_sizes_of_table_6(depth, paper):
     model = resnet_original(depth, shortcut_type="zeros")
     n = (depth - 2) // 6
@@ -519,8 +558,9 @@ def test_resnet20_option_a_is_269722_and_option_b_adds_the_projections():
     # option B: a 1x1 projection + BN where the width doubles (stages 2 and 3)
     extra = conv_params(1, 16, 32, False) + 2 * 32 + conv_params(1, 32, 64, False) + 2 * 64
     assert trainable(b) - trainable(a) == extra
-    assert not any(isinstance(la, keras.layers.Conv2D) and la.name.startswith("proj")
-                   for la in a.layers)
+    assert not any(
+        isinstance(la, keras.layers.Conv2D) and la.name.startswith("proj") for la in a.layers
+    )
 
 
 def test_option_a_network_saves_and_loads(tmp_path):
@@ -530,8 +570,9 @@ def test_option_a_network_saves_and_loads(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     assert [la.name for la in loaded.layers] == [la.name for la in model.layers]
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -568,8 +609,12 @@ def test_units_for_depth_reads_the_unit_kind():
 # ---------------------------------------------------------------------------
 def test_registry_lists_the_families():
     assert models.list_models() == [
-        "resnetpreact", "preact_resnet{depth}", "resnet{depth}", "resnet_original{depth}",
-        "plain{depth}", "cifar_resnet{depth}",
+        "resnetpreact",
+        "preact_resnet{depth}",
+        "resnet{depth}",
+        "resnet_original{depth}",
+        "plain{depth}",
+        "cifar_resnet{depth}",
     ]
     assert models.MODELS["preact_resnet{depth}"] is preact_resnet
     assert models.MODELS["resnet{depth}"] is models.MODELS["resnet_original{depth}"]
@@ -609,13 +654,21 @@ def test_build_model_passes_the_builders_own_arguments():
 @pytest.mark.parametrize(
     ("name", "kwargs", "exc", "words"),
     [
-        ("vgg16", {}, ValueError, "unknown model 'vgg16'; registered models: resnetpreact, "
-                                  "preact_resnet\\{depth\\}"),
+        (
+            "vgg16",
+            {},
+            ValueError,
+            "unknown model 'vgg16'; registered models: resnetpreact, preact_resnet\\{depth\\}",
+        ),
         ("resnet", {}, ValueError, "unknown model 'resnet'"),
         ("resnet_110", {}, ValueError, "unknown model"),
         (164, {}, TypeError, "model must be a name"),
-        ("preact_resnet164", {"num_stages": 3}, TypeError,
-         "model 'preact_resnet164' .* takes no argument 'num_stages'"),
+        (
+            "preact_resnet164",
+            {"num_stages": 3},
+            TypeError,
+            "model 'preact_resnet164' .* takes no argument 'num_stages'",
+        ),
         ("resnetpreact", {"depth": 3}, TypeError, "takes no argument 'depth'"),
         ("preact_resnet165", {}, ValueError, "9n\\+2"),
     ],
@@ -646,10 +699,13 @@ def test_network_modules_import_no_data_module():
     import subprocess
     import sys
 
-    code = ("import sys; import rnpa.blocks, rnpa.models, rnpa.analysis, rnpa.diagrams; "
-            "print(sorted(m for m in sys.modules if m.startswith('rnpa.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys; import rnpa.blocks, rnpa.models, rnpa.analysis, rnpa.diagrams; "
+        "print(sorted(m for m in sys.modules if m.startswith('rnpa.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     loaded = eval(out.strip().splitlines()[-1])  # noqa: S307 (our own printed list)
     assert "rnpa.models" in loaded
     assert not [m for m in loaded if m.startswith(("rnpa.data", "rnpa.train", "rnpa.recipes"))]

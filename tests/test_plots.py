@@ -29,16 +29,23 @@ class FakeHistory:
 
 def _lines_by_label(ax):
     """The labelled lines of an axis (matplotlib names unlabelled ones ``_child<n>``)."""
-    return {line.get_label(): line for line in ax.get_lines()
-            if not line.get_label().startswith("_")}
+    return {
+        line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")
+    }
 
 
 # ----------------------------------------------------------------------------
 # learning_curves
 # ----------------------------------------------------------------------------
 def test_learning_curves_draws_each_run_and_metric():
-    plain = FakeHistory({"loss": [2.0, 1.5, 1.2], "accuracy": [0.2, 0.4, 0.5],
-                         "val_loss": [2.1, 1.7, 1.6], "val_accuracy": [0.2, 0.3, 0.4]})
+    plain = FakeHistory(
+        {
+            "loss": [2.0, 1.5, 1.2],
+            "accuracy": [0.2, 0.4, 0.5],
+            "val_loss": [2.1, 1.7, 1.6],
+            "val_accuracy": [0.2, 0.3, 0.4],
+        }
+    )
     resid = {"loss": [1.8, 1.0, 0.7], "accuracy": [0.3, 0.6, 0.7]}
     fig = plots.learning_curves({"plain": plain, "residual": resid})
     assert isinstance(fig, Figure)
@@ -223,8 +230,10 @@ def test_bar_comparison_rejects_bad_input():
 # ----------------------------------------------------------------------------
 def _error_segments(collection):
     """(x, low, high) of each vertical error bar in a LineCollection."""
-    return [(seg[0][0], min(seg[0][1], seg[1][1]), max(seg[0][1], seg[1][1]))
-            for seg in collection.get_segments()]
+    return [
+        (seg[0][0], min(seg[0][1], seg[1][1]), max(seg[0][1], seg[1][1]))
+        for seg in collection.get_segments()
+    ]
 
 
 def test_mean_bars_heights_error_bars_and_dots_match_the_runs():
@@ -398,22 +407,31 @@ def test_the_same_variant_has_the_same_colour_in_every_plot():
     lc = _lines_by_label(plots.learning_curves({"pre-activation-44": h, "original-44": h}).axes[0])
     assert lc["original-44 train"].get_color() == orange
     assert lc["pre-activation-44 train"].get_color() == blue
-    md = _lines_by_label(plots.metric_vs_depth({"plain": {8: 1.0}, "residual": {8: 0.5}},
-                                               ylabel="loss").axes[0])
+    md = _lines_by_label(
+        plots.metric_vs_depth({"plain": {8: 1.0}, "residual": {8: 0.5}}, ylabel="loss").axes[0]
+    )
     assert md["residual"].get_color() == orange
     assert md["plain"].get_color() == plots.VARIANT_COLORS["plain"]
-    gf = _lines_by_label(plots.gradient_flow({"original (110 layers)": {"1_1": 1.0},
-                                              "pre-activation (110 layers)": {"1_1": 2.0}}).axes[0])
+    gf = _lines_by_label(
+        plots.gradient_flow(
+            {"original (110 layers)": {"1_1": 1.0}, "pre-activation (110 layers)": {"1_1": 2.0}}
+        ).axes[0]
+    )
     assert gf["original (110 layers)"].get_color() == orange
     assert gf["pre-activation (110 layers)"].get_color() == blue
     bars = plots.bar_comparison({"original": 1.0, "pre-activation": 2.0}, ylabel="y").axes[0]
     assert [matplotlib.colors.to_hex(p.get_facecolor()).upper() for p in bars.patches] == [
-        orange.upper(), blue.upper()]
+        orange.upper(),
+        blue.upper(),
+    ]
 
 
 def test_two_runs_of_one_variant_differ_in_line_style_and_others_get_free_colours():
-    norms = {"original, initialisation": {"1_1": 1.0}, "original, trained": {"1_1": 2.0},
-             "something else": {"1_1": 3.0}}
+    norms = {
+        "original, initialisation": {"1_1": 1.0},
+        "original, trained": {"1_1": 2.0},
+        "something else": {"1_1": 3.0},
+    }
     lines = _lines_by_label(plots.gradient_flow(norms).axes[0])
     a, b = lines["original, initialisation"], lines["original, trained"]
     assert a.get_color() == b.get_color() == plots.VARIANT_COLORS["original"]
@@ -458,8 +476,11 @@ def test_chance_lines_are_drawn_where_asked():
 def test_stage_boundaries_are_marked_between_stages():
     norms = {"pre-activation": {"1_1": 1.0, "1_2": 1.0, "2_1": 0.9, "2_2": 0.8, "3_1": 0.5}}
     ax = plots.gradient_flow(norms).axes[0]
-    vertical = [line for line in ax.get_lines() if line.get_label().startswith("_")
-                and np.ptp(line.get_xdata()) == 0]
+    vertical = [
+        line
+        for line in ax.get_lines()
+        if line.get_label().startswith("_") and np.ptp(line.get_xdata()) == 0
+    ]
     assert sorted(float(line.get_xdata()[0]) for line in vertical) == [2.5, 4.5]
     assert {t.get_text() for t in ax.texts} == {"stage 2", "stage 3"}
     # the 2017 network's units "1".."5" have no stages: nothing is marked

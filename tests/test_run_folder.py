@@ -142,8 +142,9 @@ def test_another_run_into_an_interrupted_runs_folder_is_refused(tmp_path, small,
         rtrain.fit(_tiny(), small, "default", tmp_path, epochs=3, steps_per_epoch=2,
                    callbacks=[_InterruptAt(1)], verbose=0)  # fmt: skip
     before = _snapshot(tmp_path)
-    recipe = rtrain.get_recipe(change.get("recipe", "default"),
-                               learning_rate=change.get("learning_rate"))
+    recipe = rtrain.get_recipe(
+        change.get("recipe", "default"), learning_rate=change.get("learning_rate")
+    )
     model = _tiny(change.get("num_stages", 1))
     with pytest.raises(ValueError) as info:
         rtrain.fit(model, small, recipe, tmp_path, epochs=3, steps_per_epoch=2, verbose=0)

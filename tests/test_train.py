@@ -127,8 +127,7 @@ def test_seeded_runs_give_the_same_history():
 
 
 def test_fit_returns_a_small_result_not_a_patched_history(tmp_path, small):
-    result = rtrain.fit(_tiny(), small, "default", tmp_path, epochs=2, steps_per_epoch=1,
-                        verbose=0)
+    result = rtrain.fit(_tiny(), small, "default", tmp_path, epochs=2, steps_per_epoch=1, verbose=0)
     assert type(result) is rtrain.FitResult and rnpa.fit is rtrain.fit
     assert result.epoch == [0, 1] and result.nan_stop is None and not result.complete
     assert result.out_dir == tmp_path and result.recipe.epochs == 2
