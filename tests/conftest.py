@@ -122,3 +122,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         name = getattr(item, "originalname", item.name)
         if NOTEBOOKS in path.parents or name in SLOW_TESTS.get(path.name, ()):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """256 training images of flowers32 (all five classes), batch 64: for tests that train."""
+    from rnpa import data as rdata
+
+    return rdata.load("flowers32", batch_size=64, limit=256, augment="flip")

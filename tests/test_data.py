@@ -13,26 +13,6 @@ def flowers32():
     return rdata.load_flowers32()
 
 
-def _png(array: np.ndarray, mode: str | None = None) -> bytes:
-    """PNG bytes of an RGB uint8 image, as grayscale (``"L"``) or RGBA when asked."""
-    import tensorflow as tf
-
-    if mode == "L":
-        array = np.round(array.astype(np.float32) @ [0.299, 0.587, 0.114])[..., None]
-    elif mode == "RGBA":
-        array = np.concatenate([array, np.full(array.shape[:2] + (1,), 200)], axis=-1)
-    return tf.io.encode_png(array.astype(np.uint8)).numpy()
-
-
-def _jpeg(array: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
-    """JPEG bytes of an RGB uint8 image, first resized (nearest) to ``size`` = (w, h)."""
-    import tensorflow as tf
-
-    if size:
-        array = tf.image.resize(array, (size[1], size[0]), method="nearest").numpy()
-    return tf.io.encode_jpeg(array.astype(np.uint8), quality=95).numpy()
-
-
 # ----------------------------------------------------------------------------
 # load("flowers32") and the pipelines
 # ----------------------------------------------------------------------------

@@ -19,12 +19,6 @@ from rnpa import train as rtrain
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def small():
-    """256 training images of flowers32 (all five classes), batch 64."""
-    return rdata.load("flowers32", batch_size=64, limit=256, augment="flip")
-
-
 def _tiny(num_stages: int = 1) -> keras.Model:
     return rnpa.ResNetPreAct(num_stages=num_stages)
 
