@@ -462,16 +462,14 @@ def image_rows(
     return fig
 
 
-def confusion_matrix(
-    y_true: Any, y_pred: Any, class_names: Sequence[str], normalize: bool = False
-) -> Figure:
+def confusion_matrix(counts: Any, class_names: Sequence[str], normalize: bool = False) -> Figure:
     """The confusion matrix as an annotated heat map (rows: true class, columns: predicted).
 
     Parameters
     ----------
-    y_true, y_pred : array (N,)
-        True and predicted integer labels. Predicted probabilities
-        ``(N, num_classes)`` are accepted for ``y_pred`` (their argmax is used).
+    counts : array (num_classes, num_classes)
+        ``counts[true, predicted]``, e.g. ``rnpa.evaluate.confusion_matrix(y_true, y_pred, k)``
+        or an evaluation's ``.confusion``: this function draws results, it computes none.
     class_names : sequence of str
         Name of each class.
     normalize : bool
@@ -485,24 +483,13 @@ def confusion_matrix(
     """
     if isinstance(class_names, str) or not isinstance(class_names, Sequence) or not class_names:
         raise TypeError(f"class_names must be a non-empty list of names, got {class_names!r}")
-    y_pred = np.asarray(y_pred)
-    if y_pred.ndim == 2:
-        y_pred = y_pred.argmax(axis=-1)
     k = len(class_names)
-    y_true = np.asarray(y_true).ravel()
-    y_pred = y_pred.ravel()
-    if y_true.shape != y_pred.shape:
+    counts = np.asarray(counts)
+    if counts.shape != (k, k) or not np.issubdtype(counts.dtype, np.integer) or counts.min() < 0:
         raise ValueError(
-            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
+            f"counts must be a ({k}, {k}) array of counts >= 0 (one row and column per class "
+            f"name), got {counts.dtype} {counts.shape}"
         )
-    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
-        if arr.size and (arr.min() < 0 or arr.max() >= k):
-            raise ValueError(
-                f"{name} must hold labels in 0..{k - 1} (one per class name), "
-                f"got {arr.min()}..{arr.max()}"
-            )
-    counts = np.zeros((k, k), dtype=np.int64)  # counts[true, predicted]
-    np.add.at(counts, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
     values: np.ndarray = counts.astype(float)
     if normalize:
         values = values / np.maximum(counts.sum(axis=1, keepdims=True), 1)

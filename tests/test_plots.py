@@ -131,7 +131,7 @@ def test_confusion_matrix_counts_match_an_independent_count():
     for t, p in zip(y_true, y_pred, strict=True):
         expected[t, p] += 1
     np.testing.assert_array_equal(evaluate.confusion_matrix(y_true, y_pred, 4), expected)
-    fig = plots.confusion_matrix(y_true, y_pred, ["a", "b", "c", "d"])
+    fig = plots.confusion_matrix(expected, ["a", "b", "c", "d"])
     ax = fig.axes[0]
     np.testing.assert_array_equal(ax.get_images()[0].get_array(), expected)
     texts = [t.get_text() for t in ax.texts]
@@ -142,20 +142,20 @@ def test_confusion_matrix_counts_match_an_independent_count():
     assert f"{acc:.1%}" in ax.get_title()
 
 
-def test_confusion_matrix_accepts_probabilities_and_normalizes_rows():
-    y_true = [0, 0, 1, 1]
-    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.1, 0.9]])
-    fig = plots.confusion_matrix(y_true, probs, ["p", "q"], normalize=True)
+def test_confusion_matrix_normalizes_rows():
+    fig = plots.confusion_matrix(np.array([[1, 1], [0, 2]]), ["p", "q"], normalize=True)
     np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), [[0.5, 0.5], [0, 1]])
 
 
 def test_confusion_matrix_rejects_bad_input():
-    with pytest.raises(ValueError, match="same length"):
-        plots.confusion_matrix([0, 1], [0], ["a", "b"])
-    with pytest.raises(ValueError, match="y_pred must hold labels in 0..1"):
-        plots.confusion_matrix([0, 1], [0, 2], ["a", "b"])
+    with pytest.raises(ValueError, match=r"counts must be a \(2, 2\) array of counts"):
+        plots.confusion_matrix(np.ones((2, 3), dtype=int), ["a", "b"])
+    with pytest.raises(ValueError, match="counts must be"):
+        plots.confusion_matrix(np.array([[0.5, 0.5], [0, 1]]), ["a", "b"])  # fractions: not counts
+    with pytest.raises(ValueError, match="counts must be"):
+        plots.confusion_matrix(np.array([[1, -1], [0, 1]]), ["a", "b"])
     with pytest.raises(TypeError, match="class_names"):
-        plots.confusion_matrix([0, 1], [0, 1], "ab")
+        plots.confusion_matrix(np.eye(2, dtype=int), "ab")
 
 
 # ----------------------------------------------------------------------------
