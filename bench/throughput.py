@@ -17,6 +17,15 @@ alike; the figures are medians over the rounds, in images per second.
 
     python bench/throughput.py                        # the comparison
     python bench/throughput.py --keras-bn --bf16 --xla --batch-sizes 128,256
+    python bench/throughput.py --isa native,avx2 --keras-bn --torch-compile
+
+``--isa`` restricts every configuration alike to an instruction set
+(``bench/_isa.py``: ``ONEDNN_MAX_CPU_ISA`` for TensorFlow's and PyTorch's oneDNN,
+``ATEN_CPU_CAPABILITY`` for PyTorch), set before TensorFlow and PyTorch load, and
+prints the oneDNN kernels that ran (``ONEDNN_VERBOSE=1`` on a small convolution).
+With several ISAs, each runs in a subprocess of its own, one after the other,
+and a table of all of them closes the run; the ratios within one ISA (one
+process) are the figures to read.
 """
 
 from __future__ import annotations
@@ -30,6 +39,113 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import tempfile  # noqa: E402
+
+from _isa import ISAS, apply_isa, isa_from_argv, probe  # noqa: E402
+
+_TURN = "@@turn"  # a --turns process's line: ready for / done with a turn
+
+
+def _option(argv: list[str], name: str, default: int) -> int:
+    """The integer value of option ``name`` in ``argv`` (``default`` if absent)."""
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith(name + "="):
+            return int(a.split("=", 1)[1])
+    return default
+
+
+def _without_isa(argv: list[str]) -> list[str]:
+    """``argv`` less its ``--isa`` and ``--json`` options."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--isa", "--json"):
+            skip = True
+        elif not a.startswith(("--isa=", "--json=")):
+            out.append(a)
+    return out
+
+
+def each_isa(isas: list[str], argv: list[str]) -> int:
+    """Run the benchmark under each ISA, one process each, in lockstep; print them side by side.
+
+    The processes start together and build their configurations; then they take
+    turns, one round (every configuration once) at a time: ISA 1's warm-up, ISA 2's
+    warm-up, ISA 1's first timed round, ... So a change in the machine's load hits
+    every ISA alike, as it does every configuration within one process. A waiting
+    process blocks on its stdin and uses no CPU.
+    """
+    import queue
+    import threading
+
+    results, procs, done = {}, {}, queue.Queue()
+
+    def relay(isa: str, stream) -> None:
+        for line in stream:
+            if line.startswith(_TURN):
+                done.put((isa, line.strip()))
+            else:
+                print(f"[{isa}] {line}", end="", flush=True)
+        done.put((isa, "EOF"))
+
+    def wait(isa: str) -> None:
+        while True:
+            who, what = done.get()
+            if who != isa:  # another process's end (it has had all its turns)
+                continue
+            if what == "EOF":
+                raise SystemExit(f"--isa {who}: the process ended early (rc {procs[who].wait()})")
+            return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for isa in isas:
+            cmd = [sys.executable, __file__, *_without_isa(argv), "--isa", isa,
+                   "--json", os.path.join(tmp, f"{isa}.json"), "--turns"]  # fmt: skip
+            procs[isa] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          text=True, bufsize=1)  # fmt: skip
+            threading.Thread(target=relay, args=(isa, procs[isa].stdout), daemon=True).start()
+            wait(isa)  # ready: probed and built, one ISA after the other
+        rounds = 1 + _option(argv, "--rounds", 5)
+        for _ in range(rounds + 1):  # warm-up, timed rounds, inference
+            for isa in isas:
+                procs[isa].stdin.write("go\n")
+                procs[isa].stdin.flush()
+                wait(isa)
+        for isa in isas:
+            if procs[isa].wait():
+                return procs[isa].returncode
+            with open(os.path.join(tmp, f"{isa}.json")) as f:
+                results[isa] = json.load(f)
+    names = list(dict.fromkeys(n for r in results.values() for n in r["train"]))
+    print(f"\n{'training img/s, medians':<34}" + "".join(f"{i:>16}" for i in isas)
+          + "".join(f"{i + '/' + isas[0]:>14}" for i in isas[1:]))  # fmt: skip
+    for n in names:
+        vals = [results[i]["train"].get(n) for i in isas]
+        row = "".join(f"{v:>16.0f}" if v else f"{'-':>16}" for v in vals)
+        row += "".join(f"{v / vals[0]:>13.2f}x" if v and vals[0] else f"{'-':>14}"
+                       for v in vals[1:])  # fmt: skip
+        print(f"{n:<34}{row}")
+    ref = names[0]
+    for n in names[1:]:
+        ratios = [results[i]["train"][ref] / results[i]["train"][n] for i in isas
+                  if n in results[i]["train"]]  # fmt: skip
+        print(f"{ref} / {n}: " + ", ".join(f"{r:.2f}x" for r in ratios) + f" ({', '.join(isas)})")
+    for i in isas:
+        print(f"{i}: load average {results[i]['load_start']:.1f} at start, "
+              f"{results[i]['load_end']:.1f} at end")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    _ISAS = isa_from_argv(sys.argv[1:])
+    if len(_ISAS) > 1:
+        sys.exit(each_isa(_ISAS, sys.argv[1:]))
+    apply_isa(_ISAS[0])
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -102,8 +218,12 @@ def keras_rnpa(
     augment: str = "default",
     keras_bn: bool = False,
     policy: str = "float32",
+    images: int | None = None,
 ) -> KerasConfig:
     data = rdata.load("flowers32", batch_size=batch_size, augment=augment)
+    train, n = data.train, data.sizes["train"]
+    if images:  # a shorter epoch: the first images // batch_size batches of each shuffled epoch
+        train, n = train.take(images // batch_size), images
     recipe = rtrain.get_recipe("default")
     model = seed_network(keras_bn, policy)
     opt = rtrain.make_optimizer(recipe, data.steps_per_epoch)
@@ -114,7 +234,7 @@ def keras_rnpa(
         + (" keras-BN" if keras_bn else "")
         + (" bf16" if policy == "mixed_bfloat16" else "")
     )
-    return KerasConfig(name, model, data.train, data.sizes["train"], opt, jit_compile=jit)
+    return KerasConfig(name, model, train, n, opt, jit_compile=jit)
 
 
 def keras_naive(x: np.ndarray, y: np.ndarray) -> KerasConfig:
@@ -223,23 +343,55 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--torch-compile", action="store_true", help="also torch.compile")
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads for TF and torch (default: theirs)")  # fmt: skip
+    p.add_argument(
+        "--isa",
+        default="native",
+        help=f"instruction sets, comma-separated ({', '.join(ISAS)}): one process each",
+    )
+    p.add_argument(
+        "--no-probe", action="store_true", help="skip the ONEDNN_VERBOSE check of which kernels run"
+    )
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument(
+        "--images",
+        type=int,
+        default=None,
+        help="train on this many images per epoch (a multiple of 128; a busy machine)",
+    )
+    p.add_argument("--turns", action="store_true", help=argparse.SUPPRESS)  # see each_isa
     args = p.parse_args(argv)
+
+    def turn(first: bool = False) -> None:
+        """With --turns: say this turn is over (or that the set-up is), then wait for the next."""
+        if args.turns:
+            print(_TURN, "ready" if first else "done", flush=True)
+            sys.stdin.readline()
+
+    isas = isa_from_argv(["--isa", args.isa])
+    if len(isas) > 1:
+        p.error("several --isa values need a fresh process: run the script, not main()")
+    if not args.no_probe:
+        print(probe(isas[0], torch_too=not args.no_torch), flush=True)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     rnpa.seed_everything(0)
     raw = rdata.load_flowers32()
     x, y = raw.train
+    if args.images is not None:
+        if args.images <= 0 or args.images % 128 or args.images > len(x):
+            p.error(f"--images must be a multiple of 128 up to {len(x)}, got {args.images}")
+        x, y = x[: args.images], y[: args.images]
     configs: list = []
     for bs in [int(b) for b in args.batch_sizes.split(",")]:
-        configs.append(keras_rnpa(bs))
+        configs.append(keras_rnpa(bs, images=args.images))
         if args.xla:
-            configs.append(keras_rnpa(bs, jit=True))
+            configs.append(keras_rnpa(bs, jit=True, images=args.images))
         if args.no_augment:
-            configs.append(keras_rnpa(bs, augment="none"))
+            configs.append(keras_rnpa(bs, augment="none", images=args.images))
         if args.keras_bn:
-            configs.append(keras_rnpa(bs, keras_bn=True))
+            configs.append(keras_rnpa(bs, keras_bn=True, images=args.images))
         if args.bf16:
-            configs.append(keras_rnpa(bs, policy="mixed_bfloat16"))
+            configs.append(keras_rnpa(bs, policy="mixed_bfloat16", images=args.images))
     if not args.no_naive:
         configs.append(keras_naive(x.astype(np.float32) / 255, y))
     if not args.no_torch:
@@ -254,17 +406,21 @@ def main(argv: list[str] | None = None) -> int:
                 configs.append(TorchConfig(x, y, 128, compile_=True))
         except ImportError:
             print("torch is not installed: skipping PyTorch (pip install torch==2.13.0, CPU)")
+    load_start = os.getloadavg()[0]
     print(machine())
-    print(f"flowers32 train split: {len(x)} images 32x32; {args.rounds} timed epochs each, "
+    print(f"flowers32: {len(x)} training images 32x32 per epoch; {args.rounds} timed epochs each, "
           "round-robin after one warm-up epoch\n", flush=True)  # fmt: skip
     times: dict[str, list[float]] = {c.name: [] for c in configs}
+    turn(first=True)
     for c in configs:
         c.run()  # warm-up: tracing / compilation
     for r in range(args.rounds):
+        turn()
         for c in configs:
             times[c.name].append(c.run())
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(
             f"{n} {len(x) / t[-1]:.0f}" for n, t in times.items()), flush=True)  # fmt: skip
+    turn()
     xs = x.astype(np.float32) / 255
     infer = {c.name: statistics.median(len(x) / c.infer(xs) for _ in range(3)) for c in configs}
     train = {n: len(x) / statistics.median(t) for n, t in times.items()}
@@ -278,7 +434,17 @@ def main(argv: list[str] | None = None) -> int:
     for n in times:
         if n != ref:
             print(f"  / {n}: {train[ref] / train[n]:.2f}x")
-    print(f"load average at end {os.getloadavg()[0]:.1f}")
+    load_end = os.getloadavg()[0]
+    print(f"load average at end {load_end:.1f}")
+    if args.json:
+        from rnpa._files import write_atomic
+
+        record = {"isa": isas[0], "machine": machine(), "load_start": load_start,
+                  "load_end": load_end, "train": train, "spread": spread, "infer": infer,
+                  "epoch_seconds": times}  # fmt: skip
+        write_atomic(args.json, json.dumps(record, indent=1))
+    if args.turns:
+        print(_TURN, "done", flush=True)
     return 0
 
 
