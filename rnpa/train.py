@@ -193,6 +193,38 @@ def _callbacks(
     return cbs + list(extra or [])
 
 
+def _compiled(
+    model: keras.Model, strategy: Any, policy: str, recipe: Recipe, steps: int, loss: Any
+) -> keras.Model:
+    """``model`` (or its clone under ``strategy`` and ``policy``), compiled with the recipe."""
+    import tensorflow as tf
+
+    plain = strategy is tf.distribute.get_strategy() and policy == "float32"
+    train_model = model if plain else rebuild(model, strategy, policy)
+    with strategy.scope():  # keywords: a positional compile binds metrics to loss_weights
+        train_model.compile(
+            optimizer=make_optimizer(recipe, steps),
+            loss=loss,
+            metrics=["accuracy"],
+            jit_compile=recipe.jit_compile,
+        )
+    return train_model
+
+
+def _record(recipe: Recipe, data: Any, policy: str, seed: int | None) -> dict[str, Any]:
+    """What ``recipe.json`` keeps beside the run's identity (normalisation included)."""
+    return {
+        "recipe": recipe.to_dict(),
+        "dataset": data.name,
+        "batch_size": data.batch_size,
+        "augment": data.augment,
+        "precision": policy,
+        "seed": seed,
+        "mean": data.mean.tolist(),
+        "std": data.std.tolist(),
+    }
+
+
 def fit(
     model: keras.Model,
     data: Any = "flowers32",
@@ -286,34 +318,15 @@ def fit(
         )
         if plan.action == "complete":
             return _complete(model, paths, plan, recipe, verbose)
-    import tensorflow as tf
-
-    plain = strategy is tf.distribute.get_strategy() and policy == "float32"
-    train_model = model if plain else rebuild(model, strategy, policy)
     steps = steps_per_epoch or data.steps_per_epoch
     loss, train_ds, val_ds = _loss_and_data(recipe, data)
-    with strategy.scope():
-        train_model.compile(
-            optimizer=make_optimizer(recipe, steps),
-            loss=loss,
-            metrics=["accuracy"],
-            jit_compile=recipe.jit_compile,
-        )
+    train_model = _compiled(model, strategy, policy, recipe, steps, loss)
     if plan.action == "extend":  # from the final weights, on the longer run's schedule
         train_model.set_weights(load_model_file(paths.files / "final.keras").get_weights())
         train_model.optimizer.iterations.assign(plan.done * steps)
     nan_stop = StopOnNaN()
     cbs = _callbacks(paths, plan, recipe, nan_stop, tensorboard, callbacks)
-    record = {
-        "recipe": recipe.to_dict(),
-        "dataset": data.name,
-        "batch_size": data.batch_size,
-        "augment": data.augment,
-        "precision": policy,
-        "seed": seed,
-        "mean": data.mean.tolist(),
-        "std": data.std.tolist(),
-    }
+    record = _record(recipe, data, policy, seed)
     if paths.out is not None:
         run_folder.write_record(paths.files, ident, recipe.epochs, False, record)
     fixes = KerasMultiWorkerFixes(train_model, strategy) if paths.workers > 1 else None
