@@ -39,7 +39,7 @@ _PUBLIC = {
 #: the modules, reachable as attributes (``rnpa.analysis``) after ``import rnpa``
 _MODULES = (
     "analysis", "blocks", "callbacks", "cli", "course", "data", "datasets", "diagrams",
-    "distribute", "evaluate", "exercises", "layers", "models", "plots", "recipes",
+    "distribute", "evaluate", "exercises", "layers", "models", "notebook", "plots", "recipes",
     "run_folder", "speed", "train",
 )  # fmt: skip
 
