@@ -642,6 +642,21 @@ def _sorted_depths(per_depth: Mapping, family: Any) -> list[int]:
     return sorted(int(d) for d in per_depth)
 
 
+def _depth_axes(
+    fig: Figure, ax: Any, depths: set[int], ylabel: str, title: str | None, level: float | None
+) -> Figure:
+    """Finish a plot against depth: chance line, one tick per depth, labels, grid, legend."""
+    _draw_chance(ax, level)
+    ax.set_xticks(sorted(depths))
+    ax.set_xlabel("depth (weighted layers)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title if title is not None else f"{ylabel} against depth")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def metric_vs_depth(
     results: Mapping[str, Mapping[int, float]],
     ylabel: str,
@@ -680,15 +695,7 @@ def metric_vs_depth(
         values = [_check_number(per_depth[d], f"results[{family!r}]") for d in depths]
         all_depths.update(depths)
         ax.plot(depths, values, marker="o", linestyle=style, color=color, label=str(family))
-    _draw_chance(ax, level)
-    ax.set_xticks(sorted(all_depths))
-    ax.set_xlabel("depth (weighted layers)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title if title is not None else f"{ylabel} against depth")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return _depth_axes(fig, ax, all_depths, ylabel, title, level)
 
 
 def bar_comparison(
@@ -983,15 +990,7 @@ def mean_vs_depth(
         )
         for d, r in zip(depths, runs, strict=True):
             ax.plot([d] * len(r), r, ".", color=color, alpha=0.5)
-    _draw_chance(ax, level)
-    ax.set_xticks(sorted(all_depths))
-    ax.set_xlabel("depth (weighted layers)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title if title is not None else f"{ylabel} against depth")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return _depth_axes(fig, ax, all_depths, ylabel, title, level)
 
 
 __all__ = [
