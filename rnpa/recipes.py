@@ -69,7 +69,8 @@ class Recipe:
         and use it as the final weights (``None``: off).
     precision : {"auto", "float32", "mixed_float16", "mixed_bfloat16"}
         ``auto``: mixed_float16 on a GPU, float32 on a CPU (mixed_bfloat16
-        was slower on a CPU with AMX, see ``bench/README.md``; ask for it by name).
+        was slower on a CPU with AMX, see ``bench/README.md``; ask for it by name;
+        on an x86 CPU below AVX-512 it is refused: oneDNN has no bfloat16 convolution there).
     jit_compile : bool or "auto"
         XLA; ``auto`` is Keras' choice (on with a GPU, off on a CPU, where it
         is slower for this network).
@@ -268,12 +269,47 @@ def make_optimizer(recipe: Recipe, steps_per_epoch: int) -> Any:
     if recipe.ema is not None:
         common.update(use_ema=True, ema_momentum=recipe.ema)
     if recipe.optimizer == "sgd":
-        return keras.optimizers.SGD(
+        optimizer = keras.optimizers.SGD(
             learning_rate=lr, momentum=recipe.momentum, nesterov=recipe.nesterov, **common
         )
-    if recipe.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=lr, **common)
-    return keras.optimizers.Adam(learning_rate=lr, **common)
+    elif recipe.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(learning_rate=lr, **common)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=lr, **common)
+    return _decay_at_one_rate(optimizer)
+
+
+def _decay_at_one_rate(optimizer: Any) -> Any:
+    """``optimizer``, its weight decay evaluating the learning-rate schedule once per step.
+
+    Keras' decoupled weight decay (``Optimizer._apply_weight_decay``, every backend)
+    reads ``optimizer.learning_rate`` once per variable, and with a schedule every
+    read builds the schedule's graph again: 103 warm-up cosines (each with a
+    ``cond``) in the seed network's training step, which made its first step take
+    11 s instead of 5 s on a 2-core Xeon (``bench/README.md``). Here the decay reads
+    the schedule once and gives every variable that value: the same arithmetic.
+    The class stays Keras' own (an attribute of this instance is replaced, not the
+    class), so a compiled model saves and loads without rnpa.
+    """
+    import keras
+
+    stock = optimizer._apply_weight_decay
+    if optimizer.weight_decay is None:
+        return optimizer
+
+    def apply_weight_decay(variables: Any) -> Any:
+        schedule = optimizer._learning_rate
+        if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            return stock(variables)
+        # Keras' learning_rate property returns a tensor as it is: one value for all
+        optimizer._learning_rate = schedule(optimizer.iterations)
+        try:
+            return stock(variables)
+        finally:
+            optimizer._learning_rate = schedule
+
+    optimizer._apply_weight_decay = apply_weight_decay
+    return optimizer
 
 
 __all__ = [

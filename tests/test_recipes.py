@@ -78,3 +78,66 @@ def test_recipe_validation(change, exc, word):
 def test_unknown_recipe_lists_known_ones():
     with pytest.raises(ValueError, match="original, paper, default"):
         rrecipes.get_recipe("fastest")
+
+
+class _CountingCosine(keras.optimizers.schedules.CosineDecay):
+    """Keras' warm-up cosine, counting how often it is evaluated."""
+
+    calls = 0
+
+    def __call__(self, step):
+        type(self).calls += 1
+        return super().__call__(step)
+
+
+def _decayed_training(optimizer, steps=5):
+    """Weights of a 12-variable model after ``steps`` steps of ``optimizer`` (a tf.function)."""
+    rng = np.random.default_rng(0)
+    model = keras.Sequential([keras.Input((4,))] + [keras.layers.Dense(4) for _ in range(6)])
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    x = keras.ops.convert_to_tensor(rng.normal(size=(8, 4)).astype("float32"))
+    import tensorflow as tf
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(model(x) ** 2)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+
+    for _ in range(steps):
+        step()
+    return model.get_weights()
+
+
+def test_weight_decay_evaluates_the_schedule_once_per_step_with_keras_arithmetic():
+    """Keras' decoupled weight decay reads ``optimizer.learning_rate`` once per variable,
+    so a schedule's graph is built once per variable (12 here, 103 in the seed network:
+    5 s more for its first training step); rnpa's optimizers evaluate it once per step
+    for the decay, with the same result."""
+    recipe = rrecipes.get_recipe("default", epochs=2)
+
+    def schedule():
+        return _CountingCosine(0.0, 20, warmup_target=0.1, warmup_steps=3)
+
+    stock = keras.optimizers.SGD(schedule(), momentum=0.9, nesterov=True, weight_decay=1e-2)
+    _CountingCosine.calls = 0
+    expected = _decayed_training(stock)
+    stock_calls = _CountingCosine.calls
+
+    ours = rrecipes.make_optimizer(recipe, steps_per_epoch=10)
+    assert type(ours) is keras.optimizers.SGD  # a stock class: saved configs load without rnpa
+    ours.learning_rate = schedule()  # the same schedule as the stock optimizer's
+    _CountingCosine.calls = 0
+    got = _decayed_training(ours)
+    # per trace of the step (tf.function traces it twice: the first call makes variables),
+    # Keras evaluates the schedule once for the update and once per variable for the decay;
+    # rnpa's once for each
+    traces, rest = divmod(stock_calls, 1 + 12)
+    assert traces >= 1 and rest == 0, stock_calls
+    assert _CountingCosine.calls == traces * 2, (_CountingCosine.calls, stock_calls)
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # and the decay did act: without it the weights differ
+    plain = keras.optimizers.SGD(schedule(), momentum=0.9, nesterov=True)
+    assert not np.allclose(_decayed_training(plain)[0], got[0])
