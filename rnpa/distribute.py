@@ -23,15 +23,36 @@ STRATEGIES = ("auto", "default", "mirrored", "tpu", "multiworker")
 def resolve_precision(precision: str = "auto") -> str:
     """The Keras dtype policy name for ``precision`` on this machine."""
     check_choice(precision, "precision", PRECISIONS)
-    if precision != "auto":
-        return precision
     import tensorflow as tf
 
+    if precision == "mixed_bfloat16" and not tf.config.list_logical_devices("GPU"):
+        _check_cpu_bfloat16()
+    if precision != "auto":
+        return precision
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
     # not bfloat16 on a CPU, even one with AMX: for this small network the casts
     # cost more than the bf16 matrix units save (bench/README.md: 564 vs 688 img/s)
     return "float32"
+
+
+def _check_cpu_bfloat16() -> None:
+    """Refuse ``mixed_bfloat16`` on an x86 CPU whose oneDNN runs below AVX-512.
+
+    There TensorFlow's oneDNN has no bfloat16 convolution: the first training step
+    fails with "could not create a primitive descriptor for the convolution"
+    (seen with ``ONEDNN_MAX_CPU_ISA=AVX2``, ``bench/README.md``).
+    """
+    import platform
+
+    from rnpa.layers import onednn_avx512
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+    if x86 and not onednn_avx512():
+        raise ValueError(
+            "precision 'mixed_bfloat16' needs a GPU or a CPU with AVX-512 (TensorFlow's "
+            "oneDNN has no bfloat16 convolution on this one); use 'float32' or 'auto'"
+        )
 
 
 def get_strategy(strategy: Any = "auto") -> Any:

@@ -7,8 +7,8 @@ the whole of it, ``FusedBatchNormV3`` (oneDNN on x86 CPUs, cuDNN on GPUs), with
 its own fused gradient. :class:`BatchNormalization` is Keras' layer with its call
 routed through that kernel: the same weights, configuration and arithmetic, so
 parameter counts, layer names, saved weights and the course's tables stay as they
-are. Measured on a 2-core CPU (``bench/README.md``), it trains the seed network
-about 1.8x faster than Keras' own layer.
+are. Measured on a 2-core AVX-512 CPU (``bench/README.md``), it trains the seed
+network about 1.6-1.8x faster than Keras' own layer.
 
 The moving statistics are updated exactly as Keras does it (the biased batch
 variance, ``moving = moving * momentum + batch * (1 - momentum)``), not with the
@@ -23,15 +23,114 @@ turns NaN into 0, so NaN *pixels* need not reach the loss (with Keras' layer the
 do). Diverged weights still make the loss NaN (the classifier is not behind such
 a pair), which is what ``rnpa.train.fit``'s NaN stop watches for; rnpa's loaders
 never produce NaN pixels.
+
+**Below AVX-512 the fused kernel's forward is slow.** Where oneDNN runs with
+AVX2 only (an AMD EPYC or Ryzen, many laptops; or ``ONEDNN_MAX_CPU_ISA=AVX2``),
+its batch-normalisation forward took 56% of oneDNN's time in a training step,
+15x its AVX-512 time, and training with it was no faster than with Keras'
+layer (``bench/README.md``, 2026-12-01). There (:func:`forward_kind`
+``"auto"``) the training-mode forward pass is computed from ``tf.nn.moments``
+and one multiply-add, and the gradient still comes from the fused gradient
+kernel (``FusedBatchNormGradV3``), which is not the slow part; the NaN remark
+above does not apply there. Inference keeps the fused kernel, which is as
+fast as the multiply-add on AVX2 and faster on AVX-512.
+:data:`FORWARD` (or ``RNPA_BN_FORWARD``) chooses by hand.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import keras
 
 _FUSED_INPUT_DTYPES = ("float32", "float16", "bfloat16")
+
+#: how the training-mode forward pass is computed: ``"fused"`` (TensorFlow's fused
+#: kernel), ``"separate"`` (``tf.nn.moments`` and a multiply-add, with the fused
+#: kernel's gradient) or ``"auto"`` (:func:`forward_kind` decides per CPU).
+#: Read when a model is traced; the environment variable ``RNPA_BN_FORWARD`` sets
+#: it at import.
+FORWARD = os.environ.get("RNPA_BN_FORWARD", "auto")
+FORWARDS = ("auto", "fused", "separate")
+
+# oneDNN's ONEDNN_MAX_CPU_ISA values below AVX-512 (oneDNN's documented names)
+_BELOW_AVX512 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2")
+
+
+def onednn_avx512(environ: Any = None, cpu_features: Any = None) -> bool:
+    """Whether oneDNN's kernels run with AVX-512 here (x86 CPU with AVX-512 and no lower cap).
+
+    The CPU's features come from NumPy's dispatch table (``AVX512_SKX``: the
+    AVX-512 subsets oneDNN's ``avx512_core`` needs), the cap from
+    ``ONEDNN_MAX_CPU_ISA``; ``environ`` and ``cpu_features`` replace them in tests.
+    """
+    environ = os.environ if environ is None else environ
+    if cpu_features is None:
+        import numpy as np
+
+        core = getattr(np, "_core", None) or np.core
+        cpu_features = core._multiarray_umath.__cpu_features__
+    cap = environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return bool(cpu_features.get("AVX512_SKX")) and cap not in _BELOW_AVX512
+
+
+def forward_kind(choice: str | None = None) -> str:
+    """``"fused"`` or ``"separate"``: how the layer's training-mode forward pass runs.
+
+    ``choice`` (default :data:`FORWARD`) ``"auto"`` picks the faster one
+    measured per CPU kind (``bench/README.md``, 2026-12-01): ``"separate"`` on an
+    x86 CPU where oneDNN runs below AVX-512 and no GPU is visible, ``"fused"``
+    everywhere else (AVX-512 CPUs, GPUs with cuDNN, other CPUs: not measured).
+    """
+    choice = FORWARD if choice is None else choice
+    if choice not in FORWARDS:
+        raise ValueError(
+            f"rnpa.layers.FORWARD (or RNPA_BN_FORWARD) must be one of "
+            f"{', '.join(FORWARDS)}, got {choice!r}"
+        )
+    if choice != "auto":
+        return choice
+    import platform
+
+    import tensorflow as tf
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+    if not x86 or onednn_avx512() or tf.config.list_logical_devices("GPU"):
+        return "fused"
+    return "separate"
+
+
+def _separate_forward(x: Any, gamma: Any, beta: Any, epsilon: float) -> tuple[Any, Any, Any]:
+    """Training-mode batch normalisation of NHWC float32 ``x``: ``(y, mean, variance)``.
+
+    The forward pass from ``tf.nn.moments`` and one multiply-add (the biased
+    variance, as Keras); the gradient from TensorFlow's fused gradient kernel,
+    which takes the batch mean and biased variance as its reserve spaces on a CPU
+    and includes the path through the batch statistics (checked against Keras'
+    autodiff in ``tests/test_layers.py``), so the statistics get no gradient of
+    their own.
+    """
+    import tensorflow as tf
+
+    mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+
+    @tf.custom_gradient
+    def normalise(x: Any, gamma: Any, beta: Any, mean: Any, variance: Any) -> Any:
+        scale = gamma * tf.math.rsqrt(variance + epsilon)
+        y = x * scale + (beta - mean * scale)
+
+        def grad(dy: Any) -> tuple[Any, ...]:
+            dx, dgamma, dbeta, *_ = tf.raw_ops.FusedBatchNormGradV3(
+                y_backprop=dy, x=x, scale=gamma, reserve_space_1=mean,
+                reserve_space_2=variance, reserve_space_3=tf.zeros([0]),
+                epsilon=epsilon, data_format="NHWC", is_training=True,
+            )  # fmt: skip
+            return dx, dgamma, dbeta, None, None
+
+        return y, grad
+
+    return normalise(x, gamma, beta, mean, variance), mean, variance
 
 
 @keras.saving.register_keras_serializable(package="rnpa")
@@ -74,18 +173,21 @@ class BatchNormalization(keras.layers.BatchNormalization):
         gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels])
         beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels])
         if training and self.trainable:
-            y, mean, var_unbiased, *_ = tf.compat.v1.nn.fused_batch_norm(
-                x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
-            )
-            # the kernel returns the Bessel-corrected variance; Keras keeps the biased one
-            n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
-            variance = var_unbiased * tf.maximum(n - 1.0, 1.0) / tf.maximum(n, 1.0)
+            if forward_kind() == "separate":
+                y, mean, variance = _separate_forward(x, gamma, beta, self.epsilon)
+            else:
+                y, mean, var_unbiased, *_ = tf.compat.v1.nn.fused_batch_norm(
+                    x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+                )
+                # the kernel returns the Bessel-corrected variance; Keras keeps the biased one
+                n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+                variance = var_unbiased * tf.maximum(n - 1.0, 1.0) / tf.maximum(n, 1.0)
             momentum = self.momentum
             self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
             self.moving_variance.assign(
                 self.moving_variance * momentum + variance * (1.0 - momentum)
             )
-        else:
+        else:  # inference: the fused kernel, as fast as a multiply-add on AVX2 (bench/README.md)
             y, *_ = tf.compat.v1.nn.fused_batch_norm(
                 x,
                 gamma,

@@ -213,6 +213,32 @@ def test_auto_strategy_and_precision_on_this_machine():
         rdistribute.resolve_precision("half")
 
 
+@pytest.mark.parametrize(
+    ("machine", "avx512", "refused"),
+    [("x86_64", False, True), ("x86_64", True, False), ("aarch64", False, False)],
+)
+def test_mixed_bfloat16_is_refused_on_a_cpu_below_avx512(machine, avx512, refused, monkeypatch):
+    """Below AVX-512, TensorFlow's oneDNN has no bfloat16 convolution (the first step fails)."""
+    import platform
+
+    import tensorflow as tf
+
+    from rnpa import layers as rlayers
+
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("a GPU takes bfloat16 whatever the CPU")
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(rlayers, "onednn_avx512", lambda: avx512)
+    if refused:
+        with pytest.raises(ValueError, match=r"precision 'mixed_bfloat16' needs a GPU or a CPU "
+                                             r"with AVX-512.*use 'float32' or 'auto'"):  # fmt: skip
+            rdistribute.resolve_precision("mixed_bfloat16")
+    else:
+        assert rdistribute.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    assert rdistribute.resolve_precision("float32") == "float32"  # the others stay allowed
+    assert rdistribute.resolve_precision("auto") == "float32"
+
+
 def test_rebuild_for_mixed_precision_keeps_weights_and_float32_output():
     import tensorflow as tf
 

@@ -12,7 +12,15 @@ import pytest
 import tensorflow as tf
 
 import rnpa
+from rnpa import layers as rlayers
 from rnpa.layers import BatchNormalization
+
+
+@pytest.fixture(autouse=True, params=["fused", "separate"])
+def forward(request, monkeypatch):
+    """Every test runs with each training-mode forward pass (``rnpa.layers.FORWARD``)."""
+    monkeypatch.setattr(rlayers, "FORWARD", request.param)
+    return request.param
 
 
 def _pair(shape, momentum=0.9, **kwargs):
@@ -87,16 +95,22 @@ def test_inference_does_not_touch_moving_statistics():
         np.testing.assert_array_equal(b, w.numpy())
 
 
-def test_gradients_equal_keras():
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+def test_gradients_equal_keras(graph):
+    # in a tf.function TensorFlow rewrites the kernels to oneDNN's (_MklFusedBatchNormGradV3)
     ours, ref = _pair((None, 6, 6, 5))
     x = _x((8, 6, 6, 5))
     upstream = _x((8, 6, 6, 5), seed=2)
     grads = []
     for layer in (ours, ref):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(layer(x, training=True) * upstream)
-        grads.append(tape.gradient(loss, [x, layer.gamma, layer.beta]))
+
+        def gradients(x, layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x, training=True) * upstream)
+            return tape.gradient(loss, [x, layer.gamma, layer.beta])
+
+        grads.append((tf.function(gradients) if graph else gradients)(x))
     for g_ours, g_ref in zip(*grads, strict=True):
         np.testing.assert_allclose(g_ours.numpy(), g_ref.numpy(), rtol=1e-3, atol=1e-3)
 
@@ -170,12 +184,15 @@ def _fused_called(layer, x, training, monkeypatch):
     ],
 )
 @pytest.mark.parametrize("training", [True, False])
-def test_every_dtype_policy_matches_keras(policy, fused_expected, atol, training, monkeypatch):
+def test_every_dtype_policy_matches_keras(
+    policy, fused_expected, atol, training, monkeypatch, forward
+):
     ours, ref = _pair((None, 4, 4, 3), dtype=policy)
     x = np.random.default_rng(4).normal(0.5, 2.0, (6, 4, 4, 3))
     x = tf.constant(x.astype(keras.mixed_precision.Policy(policy).compute_dtype))
     y, fused_used = _fused_called(ours, x, training, monkeypatch)
-    assert fused_used is fused_expected
+    # the separate forward replaces the fused kernel in training; inference keeps it
+    assert fused_used is (fused_expected and not (training and forward == "separate"))
     y_ref = ref(x, training=training)
     assert y.dtype == y_ref.dtype
     np.testing.assert_allclose(
@@ -256,3 +273,118 @@ def test_a_portable_file_loads_in_plain_keras_without_rnpa(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["rnpa"] is False
     np.testing.assert_allclose(np.array(result["y"]), model.predict(x, verbose=0), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# the training-mode forward pass: fused kernel, or moments + multiply-add below AVX-512
+# ---------------------------------------------------------------------------
+def _training_graph_ops(layer, shape):
+    """Op types of a traced training step (forward and gradient) through ``layer``."""
+
+    upstream = _x(shape, seed=3)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) * upstream)
+        return tape.gradient(loss, x)
+
+    graph = step.get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph
+    return {op.type for op in graph.get_operations()}
+
+
+def test_each_forward_runs_the_kernels_it_says(forward):
+    ours, _ = _pair((None, 4, 4, 3))
+    ops = _training_graph_ops(ours, (2, 4, 4, 3))
+    assert "FusedBatchNormGradV3" in ops  # the fused gradient, either way
+    if forward == "fused":
+        assert "FusedBatchNormV3" in ops and "Mean" not in ops
+    else:
+        assert "FusedBatchNormV3" not in ops and "Mean" in ops
+
+
+@pytest.mark.parametrize(
+    ("cap", "features", "expected"),
+    [
+        ("", {"AVX512_SKX": True}, True),
+        ("AVX512_CORE", {"AVX512_SKX": True}, True),
+        ("avx10_1_512_amx", {"AVX512_SKX": True}, True),
+        ("AVX2", {"AVX512_SKX": True}, False),
+        ("avx2_vnni", {"AVX512_SKX": True}, False),
+        ("", {"AVX2": True, "AVX512_SKX": False}, False),
+        ("", {"AVX2": True}, False),
+    ],
+)
+def test_onednn_avx512_reads_the_cpu_and_the_cap(cap, features, expected):
+    environ = {"ONEDNN_MAX_CPU_ISA": cap} if cap else {}
+    assert rlayers.onednn_avx512(environ, features) is expected
+
+
+@pytest.mark.parametrize(
+    ("machine", "avx512", "expected"),
+    [("x86_64", True, "fused"), ("x86_64", False, "separate"), ("AMD64", False, "separate"),
+     ("aarch64", False, "fused"), ("arm64", False, "fused")],
+)  # fmt: skip
+def test_auto_picks_separate_only_on_x86_without_avx512(machine, avx512, expected, monkeypatch):
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setattr(rlayers, "onednn_avx512", lambda: avx512)
+    assert rlayers.forward_kind("auto") == expected
+    assert rlayers.forward_kind("fused") == "fused"
+    assert rlayers.forward_kind("separate") == "separate"
+
+
+def test_a_bad_forward_setting_names_the_variable_and_the_choices(monkeypatch):
+    monkeypatch.setattr(rlayers, "FORWARD", "fast")
+    with pytest.raises(ValueError, match=r"RNPA_BN_FORWARD.*auto, fused, separate.*'fast'"):
+        rlayers.forward_kind()
+
+
+AVX2_CHECK = """
+import numpy as np, tensorflow as tf, keras
+from rnpa import layers
+assert not layers.onednn_avx512(), "ONEDNN_MAX_CPU_ISA=AVX2 must count as below AVX-512"
+assert layers.forward_kind() == "separate", layers.forward_kind()
+x = tf.constant(np.random.default_rng(1).normal(0.5, 2.0, (16, 8, 8, 32)).astype("float32"))
+up = tf.constant(np.random.default_rng(2).normal(size=(16, 8, 8, 32)).astype("float32"))
+out = {}
+for name, cls in (("ours", layers.BatchNormalization), ("keras", keras.layers.BatchNormalization)):
+    layer = cls(momentum=0.9)
+    layer.build(x.shape)
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) * up)
+        return [loss] + tape.gradient(loss, [x, layer.gamma, layer.beta])
+    out[name] = [t.numpy() for t in step(x)] + [layer.moving_variance.numpy()]
+for a, b in zip(out["ours"], out["keras"]):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+try:  # and bfloat16 is refused up front: oneDNN has no bfloat16 convolution on AVX2
+    import rnpa.distribute
+    rnpa.distribute.resolve_precision("mixed_bfloat16")
+    raise SystemExit("mixed_bfloat16 was not refused under AVX2")
+except ValueError as e:
+    assert "AVX-512" in str(e), e
+print("separate forward under AVX2 agrees with Keras")
+"""
+
+
+@pytest.mark.slow
+def test_under_an_avx2_cap_auto_picks_separate_and_agrees_with_keras():
+    """In a process whose oneDNN is capped at AVX2 (``ONEDNN_MAX_CPU_ISA``), as on an AVX2-only
+    CPU: ``auto`` picks the separate forward, whose loss, gradients and moving variance
+    (through oneDNN's AVX2 gradient kernel) equal Keras' layer's."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
+    env.pop("RNPA_BN_FORWARD", None)
+    run = subprocess.run([sys.executable, "-c", AVX2_CHECK], capture_output=True, text=True,
+                         env=env, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "agrees with Keras" in run.stdout
