@@ -1,9 +1,10 @@
 """Where a training step of the seed network goes: TF ops and oneDNN primitives, summed.
 
-Trains the seed network (``ResNetPreAct()``, rnpa's fused BatchNormalization
-unless ``--keras-bn``) with the ``default`` recipe's optimizer on cached random
-batches, like ``step_rate.py``; after a warm-up, ``--steps`` steps run under
-TensorFlow's profiler. Two summaries, both in milliseconds per step:
+Trains the seed network (``ResNetPreAct()``, rnpa's BatchNormalization, whose
+forward pass ``RNPA_BN_FORWARD`` chooses, unless ``--keras-bn``) with the
+``default`` recipe's optimizer on cached random batches, like ``step_rate.py``;
+after a warm-up, ``--steps`` steps run under TensorFlow's profiler. Two
+summaries, both in milliseconds per step:
 
 * the TF ops that ran (the profiler's host threads, summed over the threads),
   by op type, each marked ``oneDNN`` (``_Mkl*`` ops: TensorFlow's oneDNN
@@ -118,6 +119,10 @@ def train_and_profile(args: argparse.Namespace) -> int:
         tf.config.optimizer.set_experimental_options({"remapping": False})
     recipe = rtrain.get_recipe("default")
     model = seed_network(args.keras_bn)
+    if not args.keras_bn:
+        from rnpa.layers import forward_kind
+
+        print(f"rnpa BatchNormalization forward: {forward_kind()} (rnpa.layers.forward_kind)")
     model.compile(
         optimizer=rtrain.make_optimizer(recipe, 23),
         loss=keras.losses.SparseCategoricalCrossentropy(),

@@ -4,7 +4,7 @@ Ten fixed random batches, cached and repeated, into ``model.fit``; the clock run
 from the start to the end of each epoch of 10 steps (a callback), after a warm-up
 epoch. It is the ceiling any pipeline can reach on this machine, and the place to
 compare the things that change the arithmetic: Keras' own BatchNormalization
-against rnpa's fused one, float32 against mixed bfloat16, XLA, the batch size,
+against rnpa's, float32 against mixed bfloat16, XLA, the batch size,
 the thread pools. One configuration per process: run it several times.
 
     python bench/step_rate.py                       # rnpa's network as it is
@@ -58,8 +58,11 @@ def main() -> None:
     clock = EpochClock()
     model.fit(ds, steps_per_epoch=10, epochs=1 + args.epochs, verbose=0, callbacks=[clock])
     rates = [10 * args.batch_size / s for s in clock.seconds[1:]]  # the first epoch traces
+    from rnpa.layers import forward_kind
+
+    bn = f"rnpa BN ({forward_kind()} forward)"
     print(
-        f"batch {args.batch_size}, {'Keras BN' if args.keras_bn else 'rnpa fused BN'}, "
+        f"batch {args.batch_size}, {'Keras BN' if args.keras_bn else bn}, "
         f"{args.precision}, jit {args.jit}, threads {args.threads or 'default'}: "
         f"median {statistics.median(rates):.0f} img/s "
         f"(epochs: {', '.join(f'{r:.0f}' for r in rates)}); "

@@ -17,7 +17,7 @@ alike; the figures are medians over the rounds, in images per second.
 
     python bench/throughput.py                        # the comparison
     python bench/throughput.py --keras-bn --bf16 --xla --batch-sizes 128,256
-    python bench/throughput.py --isa native,avx2 --keras-bn --torch-compile
+    python bench/throughput.py --isa native,avx2 --keras-bn --bn-forwards --torch-compile
 
 ``--isa`` restricts every configuration alike to an instruction set
 (``bench/_isa.py``: ``ONEDNN_MAX_CPU_ISA`` for TensorFlow's and PyTorch's oneDNN,
@@ -130,15 +130,29 @@ def each_isa(isas: list[str], argv: list[str]) -> int:
         row += "".join(f"{v / vals[0]:>13.2f}x" if v and vals[0] else f"{'-':>14}"
                        for v in vals[1:])  # fmt: skip
         print(f"{n:<34}{row}")
-    ref = names[0]
-    for n in names[1:]:
-        ratios = [results[i]["train"][ref] / results[i]["train"][n] for i in isas
-                  if n in results[i]["train"]]  # fmt: skip
-        print(f"{ref} / {n}: " + ", ".join(f"{r:.2f}x" for r in ratios) + f" ({', '.join(isas)})")
+    for i in isas:  # each ISA's own first configuration: rnpa as it runs there ("auto")
+        ref, train = results[i].get("ref", names[0]), results[i]["train"]
+        print(f"{i}: {ref} / " + ", / ".join(
+            f"{n}: {train[ref] / train[n]:.2f}x" for n in train if n != ref))  # fmt: skip
     for i in isas:
         print(f"{i}: load average {results[i]['load_start']:.1f} at start, "
               f"{results[i]['load_end']:.1f} at end")  # fmt: skip
+    json_out = _option_value(argv, "--json")
+    if json_out:
+        from rnpa._files import write_atomic
+
+        write_atomic(json_out, json.dumps(results, indent=1))
     return 0
+
+
+def _option_value(argv: list[str], name: str) -> str | None:
+    """The value of ``name`` in ``argv`` (``--name VALUE`` or ``--name=VALUE``), or None."""
+    for k, a in enumerate(argv):
+        if a == name and k + 1 < len(argv):
+            return argv[k + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
 
 
 if __name__ == "__main__":
@@ -154,6 +168,7 @@ from _common import EpochClock, cpu_has_bf16, seed_network  # noqa: E402
 
 import rnpa  # noqa: E402
 from rnpa import data as rdata  # noqa: E402
+from rnpa import layers as rlayers  # noqa: E402
 from rnpa import train as rtrain  # noqa: E402
 
 
@@ -191,13 +206,22 @@ class KerasConfig:
     a real run pays once and not every epoch, is left out, as it is for PyTorch.
     """
 
-    def __init__(self, name, model, dataset, n_images, optimizer, jit_compile=False):
+    def __init__(self, name, model, dataset, n_images, optimizer, jit_compile=False,
+                 bn_forward="auto"):  # fmt: skip
         self.name, self.model, self.dataset, self.n = name, model, dataset, n_images
+        self.bn_forward = bn_forward  # rnpa.layers.FORWARD when fit traces the step
         self.clock = EpochClock()
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                       jit_compile=jit_compile)  # fmt: skip
 
     def run(self) -> float:
+        saved, rlayers.FORWARD = rlayers.FORWARD, self.bn_forward
+        try:
+            return self._run()
+        finally:
+            rlayers.FORWARD = saved
+
+    def _run(self) -> float:
         if isinstance(self.dataset, tuple):
             x, y, bs = self.dataset
             self.model.fit(x, y, batch_size=bs, epochs=1, verbose=0, shuffle=True,
@@ -219,6 +243,7 @@ def keras_rnpa(
     keras_bn: bool = False,
     policy: str = "float32",
     images: int | None = None,
+    bn_forward: str = "auto",
 ) -> KerasConfig:
     data = rdata.load("flowers32", batch_size=batch_size, augment=augment)
     train, n = data.train, data.sizes["train"]
@@ -231,10 +256,10 @@ def keras_rnpa(
         f"rnpa tf.data b{batch_size}"
         + (" xla" if jit else "")
         + (f" aug={augment}" if augment != "default" else "")
-        + (" keras-BN" if keras_bn else "")
+        + (" keras-BN" if keras_bn else f" BN-fwd={rlayers.forward_kind(bn_forward)}")
         + (" bf16" if policy == "mixed_bfloat16" else "")
     )
-    return KerasConfig(name, model, train, n, opt, jit_compile=jit)
+    return KerasConfig(name, model, train, n, opt, jit_compile=jit, bn_forward=bn_forward)
 
 
 def keras_naive(x: np.ndarray, y: np.ndarray) -> KerasConfig:
@@ -337,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also rnpa with Keras' own BatchNormalization (not the fused one)",
     )
+    p.add_argument(
+        "--bn-forwards",
+        action="store_true",
+        help="also rnpa with the BatchNormalization training forward that 'auto' does not "
+        "pick here (rnpa.layers.FORWARD: fused kernel, or moments + multiply-add)",
+    )
     p.add_argument("--bf16", action="store_true", help="also rnpa in mixed_bfloat16")
     p.add_argument("--no-naive", action="store_true", help="skip the batch-32 numpy baseline")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
@@ -388,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
             configs.append(keras_rnpa(bs, jit=True, images=args.images))
         if args.no_augment:
             configs.append(keras_rnpa(bs, augment="none", images=args.images))
+        if args.bn_forwards:
+            other = {"fused": "separate", "separate": "fused"}[rlayers.forward_kind("auto")]
+            configs.append(keras_rnpa(bs, images=args.images, bn_forward=other))
         if args.keras_bn:
             configs.append(keras_rnpa(bs, keras_bn=True, images=args.images))
         if args.bf16:
@@ -439,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from rnpa._files import write_atomic
 
-        record = {"isa": isas[0], "machine": machine(), "load_start": load_start,
+        record = {"isa": isas[0], "ref": ref, "machine": machine(), "load_start": load_start,
                   "load_end": load_end, "train": train, "spread": spread, "infer": infer,
                   "epoch_seconds": times}  # fmt: skip
         write_atomic(args.json, json.dumps(record, indent=1))

@@ -160,3 +160,19 @@ def test_gpu_check_tiny_prints_the_table():
             assert cells[5] == "-" and cells[6].startswith("skipped")
     epoch = [r for r in rows if "random 32x32" in r]
     assert len(epoch) == 1 and "| 64 random 32x32 | 4 |" in epoch[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--backends", "tf,jax"], "--backends: 'tf' is not one of tensorflow, jax, torch"),
+        (["--isa", "avx3"], "--isa: 'avx3' is not one of native, avx2, avx512"),
+        (["--rounds", "0"], "--rounds must be at least 1, got 0"),
+    ],
+)  # fmt: skip
+def test_backends_bench_names_a_bad_argument_before_any_run(args, words):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "backends.py"), *args],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert words in done.stderr.strip().splitlines()[-1]
+    assert "img/s" not in done.stdout  # nothing was trained
