@@ -1098,7 +1098,8 @@ def run_sweep(
     """Run a parameterised notebook once per (variant, seed) through papermill; collect metrics.
 
     Each job gets the parameters ``{**common, **variants[name], "SEED": seed,
-    "RESULT_FILE": "<out_dir>/<name>-seed<seed>.json"}`` (absolute path); it must
+    "RESULT_FILE": "<out_dir>/<name>-seed<seed>.json"}`` (relative to the notebook's
+    folder, where the job runs); it must
     call :func:`write_result` ``(RESULT_FILE, metrics, history)``. Jobs run in
     order, variant-major; each executed notebook is kept, cleaned, as
     ``out_dir/<name>-seed<seed>.ipynb``.
@@ -1239,10 +1240,12 @@ def _sweep_job(
         return cached, "cached"
     result_file.unlink(missing_ok=True)
     executed = out / f"{name}-seed{seed}.ipynb"
+    try:  # the job runs in its notebook's folder: a relative path keeps the kept notebook portable
+        result_param = Path(os.path.relpath(result_file, notebook.parent)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        result_param = str(result_file)
     start = time.perf_counter()
-    nb, failure = _execute(
-        notebook, executed, {**params, "RESULT_FILE": str(result_file)}, kernel_name
-    )
+    nb, failure = _execute(notebook, executed, {**params, "RESULT_FILE": result_param}, kernel_name)
     seconds = time.perf_counter() - start
     if failure is not None or nb is None:
         failure = failure or _Failure(None, "", "papermill wrote no notebook")

@@ -706,6 +706,11 @@ def test_sweep_two_variants_by_two_seeds(sweep):
     assert len(lines) == 4 and lines[0].startswith("[1/4] a seed 1: ") and lines[0].endswith(" s")
     executed = nbformat.read(root / "out" / "b-seed2.ipynb", as_version=4)
     assert "papermill" not in executed.metadata
+    # RESULT_FILE is relative to the job notebook's folder (where the job runs), so the
+    # executed notebooks name no machine's absolute paths
+    injected = next(c.source for c in executed.cells if "injected-parameters" in c.metadata.tags)
+    assert 'RESULT_FILE = "out/b-seed2.json"' in injected, injected
+    assert str(root) not in injected.replace(str(root / "counter.txt"), "")
     saved = json.loads((root / "out" / "b-seed2.json").read_text())
     assert saved["parameters"] == {
         "COUNTER": str(root / "counter.txt"),
