@@ -32,39 +32,21 @@ from _isa import ISAS, isa_env
 BACKENDS = ("tensorflow", "jax", "torch")
 
 _CHILD = r"""
-import json, os, statistics, sys, time
+import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 import keras
-import numpy as np
-import rnpa
+from _common import EpochClock, seed_network
 from rnpa.datasets import load_flowers32
 rounds, keras_bn = int(sys.argv[1]), sys.argv[2] == "1"
 x, y = load_flowers32().train
 x, y = x.astype("float32") / 255.0, y.astype("int32")
 
 
-class Clock(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.t)
-
-
 def rate(keras_bn_layer):
-    from rnpa import blocks, models
-
-    saved = blocks.BatchNormalization, models.BatchNormalization
-    if keras_bn_layer:
-        blocks.BatchNormalization = models.BatchNormalization = keras.layers.BatchNormalization
-    try:
-        model = rnpa.ResNetPreAct()
-    finally:
-        blocks.BatchNormalization, models.BatchNormalization = saved
+    model = seed_network(keras_bn_layer)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                   loss="sparse_categorical_crossentropy")
-    clock = Clock()
-    clock.seconds = []
+    clock = EpochClock()
     model.fit(x, y, batch_size=128, epochs=1 + rounds, verbose=0, callbacks=[clock])
     return [len(x) / s for s in clock.seconds[1:]]
 

@@ -48,14 +48,14 @@ from _isa import ISAS, apply_isa, isa_from_argv, probe  # noqa: E402
 _TURN = "@@turn"  # a --turns process's line: ready for / done with a turn
 
 
-def _option(argv: list[str], name: str, default: int) -> int:
-    """The integer value of option ``name`` in ``argv`` (``default`` if absent)."""
+def _option(argv: list[str], name: str) -> str | None:
+    """The value of option ``name`` in ``argv`` (``--name VALUE`` or ``--name=VALUE``), or None."""
     for i, a in enumerate(argv):
         if a == name and i + 1 < len(argv):
-            return int(argv[i + 1])
+            return argv[i + 1]
         if a.startswith(name + "="):
-            return int(a.split("=", 1)[1])
-    return default
+            return a.split("=", 1)[1]
+    return None
 
 
 def _without_isa(argv: list[str]) -> list[str]:
@@ -110,7 +110,7 @@ def each_isa(isas: list[str], argv: list[str]) -> int:
                                           text=True, bufsize=1)  # fmt: skip
             threading.Thread(target=relay, args=(isa, procs[isa].stdout), daemon=True).start()
             wait(isa)  # ready: probed and built, one ISA after the other
-        rounds = 1 + _option(argv, "--rounds", 5)
+        rounds = 1 + int(_option(argv, "--rounds") or 5)
         for _ in range(rounds + 1):  # warm-up, timed rounds, inference
             for isa in isas:
                 procs[isa].stdin.write("go\n")
@@ -137,22 +137,12 @@ def each_isa(isas: list[str], argv: list[str]) -> int:
     for i in isas:
         print(f"{i}: load average {results[i]['load_start']:.1f} at start, "
               f"{results[i]['load_end']:.1f} at end")  # fmt: skip
-    json_out = _option_value(argv, "--json")
+    json_out = _option(argv, "--json")
     if json_out:
         from rnpa._files import write_atomic
 
         write_atomic(json_out, json.dumps(results, indent=1))
     return 0
-
-
-def _option_value(argv: list[str], name: str) -> str | None:
-    """The value of ``name`` in ``argv`` (``--name VALUE`` or ``--name=VALUE``), or None."""
-    for k, a in enumerate(argv):
-        if a == name and k + 1 < len(argv):
-            return argv[k + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None
 
 
 if __name__ == "__main__":

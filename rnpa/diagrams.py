@@ -404,17 +404,7 @@ def _unit_panel(ax: Axes, branch: Sequence[tuple[str, str]], rows: int, post_rel
     top_f, bot_f = _branch_frame(ax, bx, boxes[0].top[1], boxes[-1].bottom[1], label)
     # the identity path: a straight line from x_l to the addition
     _arrow(ax, xl.bottom, plus.top, color=_IDENTITY, lw=_IDENTITY_LW)
-    ax.text(
-        hx + 0.16,
-        (split_y + add_y) / 2,
-        "identity",
-        rotation=90,
-        ha="left",
-        va="center",
-        fontsize=10.5,
-        style="italic",
-        color=_IDENTITY,
-    )
+    _identity_label(ax, hx + 0.16, (split_y + add_y) / 2, "identity", "left")
     out_y = add_y - 2 * _POST_STEP
     out = _box(ax, hx, out_y, "$x_{l+1}$", "tensor", w=1.1, fontsize=13)
     relu_y = add_y - _POST_STEP
@@ -454,6 +444,12 @@ def _unit_panel(ax: Axes, branch: Sequence[tuple[str, str]], rows: int, post_rel
         va="center",
         fontsize=14,
     )
+
+
+def _identity_label(ax: Any, x: float, y: float, text: str, ha: str) -> None:
+    """The vertical italic label beside an identity path."""
+    ax.text(x, y, text, rotation=90, ha=ha, va="center", fontsize=10.5, style="italic",
+            color=_IDENTITY)  # fmt: skip
 
 
 def _branch_frame(ax: Any, cx: float, top: float, bottom: float, label: str) -> tuple[float, float]:
@@ -599,17 +595,7 @@ def _conv_unit_panel(ax: Axes, convs: Sequence[ConvSpec], total_y: float) -> tup
     plus = _add(ax, bx, add_y)
     _arrow(ax, boxes[-1].bottom, plus.top, label=str(channels))
     _arrow(ax, xl.bottom, (hx, add_y), plus.left, color=_IDENTITY, lw=_IDENTITY_LW)
-    ax.text(
-        hx - 0.16,
-        (split_y + add_y) / 2,
-        f"identity, {c_in} channels",
-        rotation=90,
-        ha="right",
-        va="center",
-        fontsize=10.5,
-        style="italic",
-        color=_IDENTITY,
-    )
+    _identity_label(ax, hx - 0.16, (split_y + add_y) / 2, f"identity, {c_in} channels", "right")
     out = _box(ax, bx, add_y - _STEP, "$x_{l+1}$", "tensor", w=1.1, fontsize=13)
     _arrow(ax, plus.bottom, out.top, label=str(channels))
     weights = sum(c.weights for c in convs)
@@ -1116,17 +1102,7 @@ def _block_panel(ax: Axes, residual: bool) -> None:
             color=_IDENTITY,
             lw=_IDENTITY_LW,
         )
-        ax.text(
-            hx + 0.16,
-            (split_y + add_y) / 2,
-            "identity $x$",
-            rotation=90,
-            ha="left",
-            va="center",
-            fontsize=10.5,
-            style="italic",
-            color=_IDENTITY,
-        )
+        _identity_label(ax, hx + 0.16, (split_y + add_y) / 2, "identity $x$", "left")
         ax.text(cx - 0.35, add_y, r"$\mathcal{F}(x) + x$", ha="right", va="center", fontsize=12)
         equation = r"$\mathcal{H}(x) = \mathcal{F}(x) + x$"
     else:

@@ -43,12 +43,9 @@ def _check_cpu_bfloat16() -> None:
     fails with "could not create a primitive descriptor for the convolution"
     (seen with ``ONEDNN_MAX_CPU_ISA=AVX2``, ``bench/README.md``).
     """
-    import platform
+    from rnpa.layers import x86_below_avx512
 
-    from rnpa.layers import onednn_avx512
-
-    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
-    if x86 and not onednn_avx512():
+    if x86_below_avx512():
         raise ValueError(
             "precision 'mixed_bfloat16' needs a GPU or a CPU with AVX-512 (TensorFlow's "
             "oneDNN has no bfloat16 convolution on this one); use 'float32' or 'auto'"

@@ -75,6 +75,14 @@ def onednn_avx512(environ: Any = None, cpu_features: Any = None) -> bool:
     return bool(cpu_features.get("AVX512_SKX")) and cap not in _BELOW_AVX512
 
 
+def x86_below_avx512() -> bool:
+    """Whether this is an x86 CPU whose oneDNN runs below AVX-512 (:func:`onednn_avx512`)."""
+    import platform
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+    return x86 and not onednn_avx512()
+
+
 def forward_kind(choice: str | None = None) -> str:
     """``"fused"`` or ``"separate"``: how the layer's training-mode forward pass runs.
 
@@ -91,14 +99,11 @@ def forward_kind(choice: str | None = None) -> str:
         )
     if choice != "auto":
         return choice
-    import platform
-
     import tensorflow as tf
 
-    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
-    if not x86 or onednn_avx512() or tf.config.list_logical_devices("GPU"):
-        return "fused"
-    return "separate"
+    if x86_below_avx512() and not tf.config.list_logical_devices("GPU"):
+        return "separate"
+    return "fused"
 
 
 def _separate_forward(x: Any, gamma: Any, beta: Any, epsilon: float) -> tuple[Any, Any, Any]:

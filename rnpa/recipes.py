@@ -293,9 +293,9 @@ def _decay_at_one_rate(optimizer: Any) -> Any:
     """
     import keras
 
-    stock = optimizer._apply_weight_decay
     if optimizer.weight_decay is None:
         return optimizer
+    stock = optimizer._apply_weight_decay
 
     def apply_weight_decay(variables: Any) -> Any:
         schedule = optimizer._learning_rate
